@@ -1,0 +1,237 @@
+//! HTTP plumbing shared by the wire formats: the client, status classification and retries.
+use std::future::Future;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Response, StatusCode};
+
+use crate::ProviderError;
+
+/// How failed calls are retried: jittered exponential backoff, honouring `retry-after`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// First backoff delay.
+    pub base_delay: Duration,
+    /// Largest backoff delay, and the largest `retry-after` still worth waiting for.
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 2,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(8),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// No retries at all.
+    pub fn none() -> Self {
+        RetryPolicy {
+            max_retries: 0,
+            ..Default::default()
+        }
+    }
+
+    /// The wait before retry number `attempt` (0-based) after `error`, or `None` to give up.
+    pub fn delay(&self, attempt: u32, error: &ProviderError) -> Option<Duration> {
+        if attempt >= self.max_retries || !error.is_retryable() {
+            return None;
+        }
+        if let ProviderError::RateLimited {
+            retry_after: Some(after),
+            ..
+        } = error
+        {
+            // A provider asking for a longer pause than we would ever wait: give up now.
+            return (*after <= self.max_delay).then_some(*after);
+        }
+        let exp = self
+            .base_delay
+            .saturating_mul(2u32.saturating_pow(attempt))
+            .min(self.max_delay);
+        // Full jitter between half and the whole delay keeps retries of many clients apart.
+        let half = exp / 2;
+        let jitter = Duration::from_nanos(fastrand::u64(0..=half.as_nanos() as u64));
+        Some(half + jitter)
+    }
+}
+
+/// Builds the HTTP client providers share (one connection pool per process).
+pub fn http_client() -> Result<reqwest::Client, ProviderError> {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .user_agent(concat!("vibectl-llm/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ProviderError::Protocol {
+            message: format!("cannot build HTTP client: {e}"),
+        })
+}
+
+/// Maps a transport error from reqwest onto a provider error.
+pub fn transport_error(e: reqwest::Error) -> ProviderError {
+    if e.is_timeout() {
+        return ProviderError::Timeout(Duration::ZERO);
+    }
+    let kind = if e.is_connect() {
+        "cannot connect to provider"
+    } else if e.is_body() || e.is_decode() {
+        "connection lost while reading the response"
+    } else {
+        "request to provider failed"
+    };
+    ProviderError::Unavailable {
+        status: None,
+        message: format!("{kind}: {}", error_chain(&e)),
+    }
+}
+
+/// The error and its sources on one line (reqwest's top-level message alone says little).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        src = s.source();
+    }
+    out
+}
+
+/// Parses `retry-after` (seconds, possibly fractional) or `retry-after-ms`.
+pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(ms) = get("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
+        return (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0));
+    }
+    let secs = get("retry-after")?.trim().parse::<f64>().ok()?;
+    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+}
+
+/// Classifies a non-success HTTP status; `context_length` says whether the body named a too-long prompt.
+pub fn status_error(
+    status: StatusCode,
+    headers: &HeaderMap,
+    message: String,
+    context_length: bool,
+) -> ProviderError {
+    let code = status.as_u16();
+    match code {
+        401 | 403 => ProviderError::Auth {
+            status: code,
+            message,
+        },
+        429 => ProviderError::RateLimited {
+            retry_after: retry_after(headers),
+            message,
+        },
+        _ if context_length => ProviderError::ContextLength { message },
+        408 | 500..=599 => ProviderError::Unavailable {
+            status: Some(code),
+            message: format!("HTTP {code}: {message}"),
+        },
+        _ => ProviderError::BadRequest {
+            status: code,
+            message,
+        },
+    }
+}
+
+/// Sends with retries until a success status arrives; returns the response and the retries used.
+/// `send` performs one attempt and turns any failure (transport or status) into a `ProviderError`.
+pub async fn send_with_retry<F, Fut>(
+    policy: &RetryPolicy,
+    mut send: F,
+) -> Result<(Response, u32), ProviderError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Response, ProviderError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match send().await {
+            Ok(resp) => return Ok((resp, attempt)),
+            Err(err) => match policy.delay(attempt, &err) {
+                Some(wait) => {
+                    tracing::debug!(attempt, ?wait, error = %err, "retrying provider call");
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                None => return Err(err),
+            },
+        }
+    }
+}
+
+/// Reads an error body, bounded so a hostile provider cannot make us buffer without limit.
+pub async fn error_body(resp: Response) -> String {
+    const MAX: usize = 16 * 1024;
+    match resp.bytes().await {
+        Ok(b) => String::from_utf8_lossy(&b[..b.len().min(MAX)]).into_owned(),
+        Err(e) => format!("(error body unreadable: {e})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_honoured_and_capped() {
+        let p = RetryPolicy::default();
+        let limited = |secs| ProviderError::RateLimited {
+            retry_after: Some(Duration::from_secs(secs)),
+            message: String::new(),
+        };
+        assert_eq!(p.delay(0, &limited(2)), Some(Duration::from_secs(2)));
+        assert_eq!(p.delay(0, &limited(600)), None);
+        assert_eq!(p.delay(2, &limited(1)), None, "retries exhausted");
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_skips_permanent_errors() {
+        let p = RetryPolicy::default();
+        let unavailable = ProviderError::Unavailable {
+            status: Some(500),
+            message: String::new(),
+        };
+        for attempt in 0..2 {
+            let d = p.delay(attempt, &unavailable).unwrap_or_default();
+            let full = p.base_delay * 2u32.pow(attempt);
+            assert!(d >= full / 2 && d <= full, "{d:?} vs {full:?}");
+        }
+        let auth = ProviderError::Auth {
+            status: 401,
+            message: String::new(),
+        };
+        assert_eq!(p.delay(0, &auth), None);
+    }
+
+    #[test]
+    fn statuses_classified() {
+        let h = HeaderMap::new();
+        let s = |c| StatusCode::from_u16(c).unwrap_or(StatusCode::IM_A_TEAPOT);
+        assert!(matches!(
+            status_error(s(401), &h, String::new(), false),
+            ProviderError::Auth { .. }
+        ));
+        assert!(matches!(
+            status_error(s(529), &h, String::new(), false),
+            ProviderError::Unavailable { .. }
+        ));
+        assert!(matches!(
+            status_error(s(400), &h, String::new(), true),
+            ProviderError::ContextLength { .. }
+        ));
+        assert!(matches!(
+            status_error(s(400), &h, String::new(), false),
+            ProviderError::BadRequest { .. }
+        ));
+    }
+}

@@ -1,0 +1,64 @@
+//! Server-sent events from a provider response, decoded one event at a time without buffering ahead.
+use eventsource_stream::{Event, Eventsource};
+use futures::stream::BoxStream;
+use futures::StreamExt;
+
+use crate::provider::StreamEvent;
+use crate::ProviderError;
+
+/// One raw SSE event (`event:` name and `data:` payload).
+pub type SseEvent = Event;
+
+/// What a wire format makes of one SSE event.
+pub enum Step {
+    /// Yield this event.
+    Emit(StreamEvent),
+    /// Nothing to yield (keep-alives, bookkeeping events).
+    Skip,
+    /// The provider's end-of-message marker.
+    Finish,
+    /// A failure; the stream ends after yielding it.
+    Fail(ProviderError),
+}
+
+/// Turns an SSE response into provider events. A body that ends without the wire format's
+/// end-of-message marker yields `unfinished` as `PROVIDER_UNAVAILABLE`.
+pub fn event_stream<F>(
+    resp: reqwest::Response,
+    decode: F,
+    unfinished: &'static str,
+) -> BoxStream<'static, Result<StreamEvent, ProviderError>>
+where
+    F: FnMut(&SseEvent) -> Step + Send + 'static,
+{
+    let sse = resp.bytes_stream().eventsource();
+    futures::stream::unfold(Some((sse, decode)), move |state| async move {
+        let (mut sse, mut decode) = state?;
+        loop {
+            let ev = match sse.next().await {
+                None => {
+                    let err = ProviderError::Unavailable {
+                        status: None,
+                        message: unfinished.into(),
+                    };
+                    return Some((Err(err), None));
+                }
+                Some(Err(e)) => {
+                    let err = ProviderError::Unavailable {
+                        status: None,
+                        message: format!("stream interrupted: {e}"),
+                    };
+                    return Some((Err(err), None));
+                }
+                Some(Ok(ev)) => ev,
+            };
+            match decode(&ev) {
+                Step::Emit(item) => return Some((Ok(item), Some((sse, decode)))),
+                Step::Skip => continue,
+                Step::Finish => return None,
+                Step::Fail(err) => return Some((Err(err), None)),
+            }
+        }
+    })
+    .boxed()
+}
