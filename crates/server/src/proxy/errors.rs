@@ -1,0 +1,64 @@
+//! In-band call errors and their translation to `ExecuteError`.
+use vibectl_llm::{ErrorCode, ProviderError};
+use vibectl_proto::ExecuteError;
+
+/// A failed call, as the client will see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CallError {
+    /// Wire code.
+    pub code: ErrorCode,
+    /// One-line message for people.
+    pub message: String,
+    /// More detail, when there is any.
+    pub details: Option<String>,
+}
+
+impl CallError {
+    /// An error with a code and message.
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        CallError {
+            code,
+            message: message.into(),
+            details: None,
+        }
+    }
+
+    /// The wire form.
+    pub fn to_proto(&self) -> ExecuteError {
+        ExecuteError {
+            error_code: self.code.as_str().to_owned(),
+            error_message: self.message.clone(),
+            error_details: self.details.clone(),
+        }
+    }
+}
+
+impl From<ProviderError> for CallError {
+    fn from(e: ProviderError) -> Self {
+        let code = e.code();
+        let message = match &e {
+            ProviderError::Auth { .. } => {
+                "the provider rejected the server's API key; the operator must fix the provider key"
+                    .to_owned()
+            }
+            ProviderError::RateLimited { .. } => {
+                "the provider is rate limiting this server and retries ran out; try again later"
+                    .to_owned()
+            }
+            ProviderError::Unavailable { .. } => {
+                "the provider is unavailable (connection failed or server error after retries)"
+                    .to_owned()
+            }
+            ProviderError::ContextLength { .. } => {
+                "the prompt is longer than the model's context window".to_owned()
+            }
+            ProviderError::Timeout(_) => "the provider did not answer in time".to_owned(),
+            _ => e.to_string(),
+        };
+        CallError {
+            code,
+            message,
+            details: Some(e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+//! The listener: binding, health and reflection services, and graceful shutdown.
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::Server;
+use vibectl_proto::vibectl_llm_proxy_server::VibectlLlmProxyServer;
+
+use crate::cli::ServeArgs;
+use crate::config::{ConfigSource, ServerConfig};
+use crate::proxy::{LlmProxyService, ProxyState};
+
+/// Whether `host` only reaches this machine.
+pub fn is_loopback(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Applies `serve` flags on top of the config.
+pub fn apply_overrides(cfg: &mut ServerConfig, args: &ServeArgs) {
+    if let Some(h) = &args.host {
+        cfg.server.host = h.clone();
+    }
+    if let Some(p) = args.port {
+        cfg.server.port = p;
+    }
+    if let Some(m) = &args.model {
+        cfg.server.default_model = Some(m.clone());
+    }
+    if let Some(g) = args.shutdown_grace {
+        cfg.server.shutdown_grace_seconds = g;
+    }
+}
+
+/// Resolves the bind address (names such as `localhost` are looked up).
+async fn bind_addr(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = h.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    tokio::net::lookup_host((h, port))
+        .await
+        .with_context(|| format!("cannot resolve server.host `{host}`"))?
+        .next()
+        .with_context(|| format!("server.host `{host}` resolves to no address"))
+}
+
+/// Runs the proxy until SIGTERM/SIGINT, then drains in-flight calls for the grace period.
+pub async fn run(cfg: ServerConfig, source: ConfigSource, args: &ServeArgs) -> anyhow::Result<()> {
+    if cfg.tls.enabled || cfg.server.require_auth || cfg.jwt.enabled {
+        bail!(
+            "this build does not implement TLS or token authentication yet (tls.enabled, \
+             server.require_auth, jwt.enabled); turn them off in {}",
+            source.path().display()
+        );
+    }
+    if !is_loopback(&cfg.server.host) {
+        if !args.allow_insecure_public {
+            bail!(
+                "refusing to bind {} without TLS and authentication: anyone who can reach it \
+                 could spend your provider credits. Bind 127.0.0.1, or pass \
+                 --allow-insecure-public for a trusted network",
+                cfg.server.host
+            );
+        }
+        tracing::warn!(
+            host = %cfg.server.host,
+            "serving beyond loopback WITHOUT TLS or authentication (--allow-insecure-public)"
+        );
+    }
+    let env = |k: &str| std::env::var(k).ok();
+    let (state, statuses) = ProxyState::from_config(&cfg, &env)
+        .map_err(|e| anyhow::anyhow!("invalid configuration:\n{e}"))?;
+    match &source {
+        ConfigSource::File(p) => tracing::info!(config = %p.display(), "configuration loaded"),
+        ConfigSource::Defaults(p) => {
+            tracing::info!(config = %p.display(), "no config file; using defaults")
+        }
+    }
+    for s in &statuses {
+        match (&s.settings, &s.key_source) {
+            (Some(_), key) => tracing::info!(
+                provider = %s.name, base_url = %s.base_url,
+                key = key.as_deref().unwrap_or("none"),
+                "provider configured"
+            ),
+            (None, _) => tracing::debug!(provider = %s.name, "provider not configured (no key)"),
+        }
+    }
+    if state.catalog.is_empty() {
+        tracing::warn!(
+            "no provider is configured, so no model is offered: set ANTHROPIC_API_KEY, \
+             OPENAI_API_KEY or OLLAMA_HOST, or add `providers:` to the config"
+        );
+    }
+    let state = Arc::new(state);
+
+    let addr = bind_addr(&cfg.server.host, cfg.server.port).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot bind {addr}"))?;
+    let local = listener.local_addr()?;
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<VibectlLlmProxyServer<LlmProxyService>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(vibectl_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .context("cannot build the reflection service")?;
+
+    let service = VibectlLlmProxyServer::new(LlmProxyService::new(Arc::clone(&state)))
+        .max_decoding_message_size(16 * 1024 * 1024);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = Server::builder()
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        .initial_connection_window_size(Some(4 * 1024 * 1024))
+        .initial_stream_window_size(Some(1024 * 1024))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(service)
+        .serve_with_incoming_shutdown(incoming, async {
+            let _ = stop_rx.await;
+        });
+    let server = tokio::spawn(server);
+
+    // The first stdout line is the contract scripts and tests wait for.
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "vibectl-server listening on {local} (plaintext)");
+    let _ = out.flush();
+    drop(out);
+    tracing::info!(
+        addr = %local, models = state.catalog.models().len(),
+        default_model = state.default_model.as_ref().map_or("none", |m| m.id.as_str()),
+        "vibectl-server ready"
+    );
+
+    let signal = shutdown_signal().await;
+    tracing::info!(
+        signal,
+        grace_seconds = cfg.server.shutdown_grace_seconds,
+        "shutting down: draining in-flight calls"
+    );
+    health
+        .set_not_serving::<VibectlLlmProxyServer<LlmProxyService>>()
+        .await;
+    let _ = stop_tx.send(());
+    let grace = Duration::from_secs(cfg.server.shutdown_grace_seconds);
+    match tokio::time::timeout(grace, server).await {
+        Ok(Ok(Ok(()))) => tracing::info!("all calls drained; bye"),
+        Ok(Ok(Err(e))) => bail!("server error: {e}"),
+        Ok(Err(e)) => bail!("server task failed: {e}"),
+        Err(_) => tracing::warn!("grace period over with calls still in flight; exiting"),
+    }
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT and says which.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        if let (Ok(mut term), Ok(mut int)) = (term, int) {
+            return tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = int.recv() => "SIGINT",
+            };
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+    "SIGINT"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_detection() {
+        for h in ["127.0.0.1", "localhost", "::1", "[::1]", "127.1.2.3"] {
+            assert!(is_loopback(h), "{h}");
+        }
+        for h in ["0.0.0.0", "::", "10.0.0.1", "example.com"] {
+            assert!(!is_loopback(h), "{h}");
+        }
+    }
+}
