@@ -1,0 +1,291 @@
+//! Command-line definitions (clap derive); every subcommand's help ends with examples.
+use clap::{Args, Parser, Subcommand};
+
+/// vibectl: a kubectl assistant that plans with an LLM and runs the real kubectl.
+#[derive(Debug, Parser)]
+#[command(
+    name = "vibectl",
+    version,
+    about,
+    propagate_version = true,
+    after_help = "\
+Examples:
+  vibectl vibe \"scale the web deployment to 3\"
+  vibectl get pods -n web                 # kubectl get, plus a short summary
+  vibectl just get pods -n web            # plain kubectl, no LLM
+  vibectl setup-proxy configure prod vibectl-server://TOKEN@llm.example.com:443 --ca-bundle ca.crt
+  vibectl config set llm.model claude-4-sonnet"
+)]
+pub struct Cli {
+    /// Options shared by every command.
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options accepted by every command.
+#[derive(Debug, Args, Default, Clone)]
+pub struct GlobalArgs {
+    /// Model id or alias for this command (overrides llm.model).
+    #[arg(long, global = true, value_name = "MODEL")]
+    pub model: Option<String>,
+    /// Use this proxy profile for this command.
+    #[arg(
+        long,
+        global = true,
+        value_name = "PROFILE",
+        conflicts_with = "no_proxy"
+    )]
+    pub proxy: Option<String>,
+    /// Call the provider directly even if a proxy profile is active.
+    #[arg(long, global = true)]
+    pub no_proxy: bool,
+    /// Run mutating commands without asking (refused commands stay refused).
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+    /// Print tokens, cost and latency of each LLM call.
+    #[arg(long, global = true)]
+    pub show_metrics: bool,
+    /// kubeconfig passed to kubectl.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub kubeconfig: Option<String>,
+    /// kubectl context.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace passed to kubectl.
+    #[arg(short = 'n', long, global = true, value_name = "NS")]
+    pub namespace: Option<String>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ask the model to plan one kubectl step for REQUEST, run it and summarise.
+    #[command(
+        after_help = "Examples:\n  vibectl vibe \"get services\"\n  vibectl vibe \"delete the pod named web-1\" --yes\n  vibectl vibe            # continue from memory"
+    )]
+    Vibe {
+        /// What you want, in plain words.
+        request: Vec<String>,
+    },
+    /// Loop `vibe` until the model says DONE, the limit is reached, or Ctrl-C.
+    #[command(
+        after_help = "Examples:\n  vibectl auto \"make sure the web deployment has 3 ready pods\" --limit 5\n  vibectl auto \"check every namespace for crashing pods\" --interval 10 --yes"
+    )]
+    Auto {
+        /// The goal.
+        request: Vec<String>,
+        /// Stop after this many steps.
+        #[arg(long, default_value_t = 10)]
+        limit: u32,
+        /// Seconds to pause between steps.
+        #[arg(long, default_value_t = 0)]
+        interval: u64,
+    },
+    /// Run kubectl with these arguments, without any LLM.
+    #[command(
+        after_help = "Examples:\n  vibectl just get pods -A\n  vibectl just apply -f deploy.yaml"
+    )]
+    Just {
+        /// kubectl arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+        args: Vec<String>,
+    },
+    /// `kubectl get ...` plus a short summary.
+    #[command(
+        after_help = "Examples:\n  vibectl get pods -n web\n  vibectl get deployments --raw"
+    )]
+    Get(KubectlArgs),
+    /// `kubectl describe ...` plus a short summary.
+    #[command(
+        after_help = "Examples:\n  vibectl describe pod web-1 -n web\n  vibectl describe deployment web --raw"
+    )]
+    Describe(KubectlArgs),
+    /// `kubectl logs ...` plus a short summary.
+    #[command(
+        after_help = "Examples:\n  vibectl logs web-1 -n web --tail 200\n  vibectl logs deploy/web --raw"
+    )]
+    Logs(KubectlArgs),
+    /// `kubectl events ...` plus a short summary.
+    #[command(after_help = "Examples:\n  vibectl events -n web\n  vibectl events --raw")]
+    Events(KubectlArgs),
+    /// Show, set or clear what vibectl remembers between runs.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  vibectl memory show\n  vibectl memory set \"we work in namespace web\"\n  vibectl memory clear"
+    )]
+    Memory(MemoryCommand),
+    /// Read and change the client config.
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  vibectl config show\n  vibectl config set llm.model claude-4-sonnet\n  vibectl config get proxy.timeout_seconds\n  vibectl config unset llm.model"
+    )]
+    Config(ConfigCommand),
+    /// Configure, test and choose proxy profiles (vibectl-server).
+    #[command(
+        subcommand,
+        name = "setup-proxy",
+        after_help = "Examples:\n  vibectl setup-proxy configure prod vibectl-server://TOKEN@llm.example.com:443 --ca-bundle ca.crt\n  vibectl setup-proxy test\n  vibectl setup-proxy status"
+    )]
+    SetupProxy(ProxyCommand),
+    /// Print the client's version, and the server's when a proxy is active.
+    #[command(after_help = "Examples:\n  vibectl version\n  vibectl version --no-proxy")]
+    Version,
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  vibectl completion bash > /etc/bash_completion.d/vibectl\n  vibectl completion zsh > \"${fpath[1]}/_vibectl\""
+    )]
+    Completion {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// Arguments of get/describe/logs/events.
+#[derive(Debug, Args)]
+pub struct KubectlArgs {
+    /// Print kubectl's output only, without a summary.
+    #[arg(long)]
+    pub raw: bool,
+    /// kubectl arguments after the verb.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+/// `vibectl memory ...`.
+#[derive(Debug, Subcommand)]
+pub enum MemoryCommand {
+    /// Print the memory.
+    #[command(after_help = "Example:\n  vibectl memory show")]
+    Show,
+    /// Replace the memory with TEXT.
+    #[command(after_help = "Example:\n  vibectl memory set \"production is in namespace prod\"")]
+    Set {
+        /// The new memory.
+        #[arg(required = true)]
+        text: Vec<String>,
+    },
+    /// Forget everything.
+    #[command(after_help = "Example:\n  vibectl memory clear")]
+    Clear,
+}
+
+/// `vibectl config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective config (secrets masked).
+    #[command(after_help = "Examples:\n  vibectl config show\n  vibectl config show --json")]
+    Show {
+        /// JSON instead of YAML.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print one value.
+    #[command(after_help = "Example:\n  vibectl config get proxy.timeout_seconds")]
+    Get {
+        /// Dotted key.
+        key: String,
+    },
+    /// Set one value (checked against the schema).
+    #[command(
+        after_help = "Examples:\n  vibectl config set llm.model claude-4-sonnet\n  vibectl config set display.color never\n  vibectl config set providers.anthropic.key_file ~/.anthropic-key"
+    )]
+    Set {
+        /// Dotted key.
+        key: String,
+        /// New value.
+        value: String,
+    },
+    /// Remove a value (back to its default).
+    #[command(after_help = "Example:\n  vibectl config unset llm.model")]
+    Unset {
+        /// Dotted key.
+        key: String,
+    },
+    /// Print the config file's path.
+    #[command(after_help = "Example:\n  vibectl config path")]
+    Path,
+}
+
+/// `vibectl setup-proxy ...`.
+#[derive(Debug, Subcommand)]
+pub enum ProxyCommand {
+    /// Save a proxy profile (tested and activated unless told otherwise).
+    #[command(
+        after_help = "Examples:\n  vibectl setup-proxy configure prod vibectl-server://TOKEN@llm.example.com:443 --ca-bundle ca.crt\n  vibectl setup-proxy configure vibectl-server-insecure://127.0.0.1:50051   # profile `default`\n  vibectl setup-proxy configure lab vibectl-server://llm.lab:443 --jwt-path ~/lab.jwt --no-test"
+    )]
+    Configure {
+        /// Profile name, or the URL (then the profile is `default`).
+        profile_or_url: String,
+        /// The proxy URL.
+        url: Option<String>,
+        /// File holding the JWT.
+        #[arg(long, value_name = "FILE")]
+        jwt_path: Option<String>,
+        /// PEM CA bundle to verify the server certificate.
+        #[arg(long, value_name = "FILE")]
+        ca_bundle: Option<String>,
+        /// Save without testing the connection.
+        #[arg(long)]
+        no_test: bool,
+        /// Make this the active profile (default).
+        #[arg(long, overrides_with = "no_activate")]
+        activate: bool,
+        /// Save without activating.
+        #[arg(long)]
+        no_activate: bool,
+    },
+    /// Connect to a proxy and print its version, default model, models and round-trip time.
+    #[command(
+        after_help = "Examples:\n  vibectl setup-proxy test\n  vibectl setup-proxy test vibectl-server-insecure://127.0.0.1:50051 --timeout 5"
+    )]
+    Test {
+        /// URL to test instead of the active profile.
+        url: Option<String>,
+        /// Seconds to wait.
+        #[arg(long, value_name = "S")]
+        timeout: Option<u64>,
+    },
+    /// Show the active profile and settings (token masked).
+    #[command(after_help = "Example:\n  vibectl setup-proxy status")]
+    Status,
+    /// List profiles.
+    #[command(after_help = "Example:\n  vibectl setup-proxy list")]
+    List,
+    /// Choose the active profile.
+    #[command(
+        name = "set-active",
+        after_help = "Example:\n  vibectl setup-proxy set-active prod"
+    )]
+    SetActive {
+        /// Profile name.
+        name: String,
+    },
+    /// Delete a profile.
+    #[command(after_help = "Example:\n  vibectl setup-proxy remove lab")]
+    Remove {
+        /// Profile name.
+        name: String,
+    },
+    /// Stop using a proxy (direct mode); profiles are kept.
+    #[command(after_help = "Example:\n  vibectl setup-proxy disable")]
+    Disable,
+    /// Build a proxy URL from its parts.
+    #[command(
+        after_help = "Examples:\n  vibectl setup-proxy url llm.example.com 443 --jwt TOKEN\n  vibectl setup-proxy url 127.0.0.1 50051 --insecure"
+    )]
+    Url {
+        /// Host name or address.
+        host: String,
+        /// Port.
+        port: u16,
+        /// Token to embed.
+        #[arg(long, value_name = "TOKEN")]
+        jwt: Option<String>,
+        /// Plain text instead of TLS.
+        #[arg(long)]
+        insecure: bool,
+    },
+}

@@ -1,0 +1,409 @@
+//! The typed schema of every client config key: kind, range, default, example.
+use serde_yaml_ng::Value;
+
+/// What values a key accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `true`/`false` (also yes/no, on/off, 1/0).
+    Bool,
+    /// An integer within an inclusive range.
+    Int {
+        /// Smallest accepted value.
+        min: i64,
+        /// Largest accepted value.
+        max: i64,
+    },
+    /// One of a fixed set of words.
+    Enum(&'static [&'static str]),
+    /// Free text, not empty.
+    Text,
+    /// Free text or `null` (to clear it).
+    OptionalText,
+    /// A filesystem path.
+    Path,
+    /// A secret value: stored with mode 0600 and masked when shown.
+    Secret,
+    /// A `vibectl-server://` or `vibectl-server-insecure://` URL (may hold a token).
+    ProxyUrl,
+    /// An `http://` or `https://` URL.
+    HttpUrl,
+}
+
+/// One config key; `*` in the pattern matches one name (a profile, a provider).
+#[derive(Clone, Copy, Debug)]
+pub struct KeySpec {
+    /// Dotted key pattern, e.g. `proxy.profiles.*.server_url`.
+    pub pattern: &'static str,
+    /// Accepted values.
+    pub kind: Kind,
+    /// Default as YAML text (`~` when unset).
+    pub default: &'static str,
+    /// An example value for error messages and help.
+    pub example: &'static str,
+    /// What the key does.
+    pub help: &'static str,
+}
+
+const COLORS: &[&str] = &["auto", "always", "never"];
+
+/// Every key the client understands.
+pub const KEYS: &[KeySpec] = &[
+    KeySpec {
+        pattern: "llm.model",
+        kind: Kind::OptionalText,
+        default: "~",
+        example: "claude-4-sonnet",
+        help: "model id or alias used for planning and summaries",
+    },
+    KeySpec {
+        pattern: "llm.max_output_tokens",
+        kind: Kind::Int {
+            min: 64,
+            max: 65536,
+        },
+        default: "4096",
+        example: "2048",
+        help: "output token cap per call (direct mode)",
+    },
+    KeySpec {
+        pattern: "display.color",
+        kind: Kind::Enum(COLORS),
+        default: "auto",
+        example: "never",
+        help: "colour output: auto (terminal and no NO_COLOR), always, never",
+    },
+    KeySpec {
+        pattern: "display.show_metrics",
+        kind: Kind::Bool,
+        default: "false",
+        example: "true",
+        help: "print tokens, cost and latency of each LLM call",
+    },
+    KeySpec {
+        pattern: "display.show_kubectl",
+        kind: Kind::Bool,
+        default: "true",
+        example: "false",
+        help: "print each kubectl command before it runs",
+    },
+    KeySpec {
+        pattern: "display.show_raw_output",
+        kind: Kind::Bool,
+        default: "false",
+        example: "true",
+        help: "print kubectl's output before the summary",
+    },
+    KeySpec {
+        pattern: "display.stream",
+        kind: Kind::Bool,
+        default: "true",
+        example: "false",
+        help: "render summaries as they arrive",
+    },
+    KeySpec {
+        pattern: "memory.enabled",
+        kind: Kind::Bool,
+        default: "true",
+        example: "false",
+        help: "keep a short memory between vibe runs",
+    },
+    KeySpec {
+        pattern: "memory.max_chars",
+        kind: Kind::Int {
+            min: 100,
+            max: 20000,
+        },
+        default: "1500",
+        example: "3000",
+        help: "largest memory kept, in characters",
+    },
+    KeySpec {
+        pattern: "proxy.active",
+        kind: Kind::OptionalText,
+        default: "~",
+        example: "prod",
+        help: "active proxy profile, or null for direct mode",
+    },
+    KeySpec {
+        pattern: "proxy.timeout_seconds",
+        kind: Kind::Int { min: 1, max: 300 },
+        default: "30",
+        example: "60",
+        help: "timeout of each proxy call",
+    },
+    KeySpec {
+        pattern: "proxy.retry_attempts",
+        kind: Kind::Int { min: 0, max: 10 },
+        default: "3",
+        example: "5",
+        help: "retries on UNAVAILABLE and RESOURCE_EXHAUSTED",
+    },
+    KeySpec {
+        pattern: "proxy.server_info_ttl_seconds",
+        kind: Kind::Int { min: 0, max: 86400 },
+        default: "300",
+        example: "60",
+        help: "how long the server's model list is cached",
+    },
+    KeySpec {
+        pattern: "proxy.profiles.*.server_url",
+        kind: Kind::ProxyUrl,
+        default: "~",
+        example: "vibectl-server://llm.example.com:443",
+        help: "the proxy's URL (SPEC section 3)",
+    },
+    KeySpec {
+        pattern: "proxy.profiles.*.jwt_path",
+        kind: Kind::Path,
+        default: "~",
+        example: "~/.config/vibectl/client/prod.jwt",
+        help: "file holding the JWT",
+    },
+    KeySpec {
+        pattern: "proxy.profiles.*.ca_bundle_path",
+        kind: Kind::Path,
+        default: "~",
+        example: "/etc/vibectl/ca.crt",
+        help: "PEM CA bundle to verify the server's certificate",
+    },
+    KeySpec {
+        pattern: "providers.*.key",
+        kind: Kind::Secret,
+        default: "~",
+        example: "sk-...",
+        help: "API key for direct mode",
+    },
+    KeySpec {
+        pattern: "providers.*.key_file",
+        kind: Kind::Path,
+        default: "~",
+        example: "~/.anthropic-key",
+        help: "file holding the API key",
+    },
+    KeySpec {
+        pattern: "providers.*.base_url",
+        kind: Kind::HttpUrl,
+        default: "~",
+        example: "http://127.0.0.1:11434/v1",
+        help: "provider endpoint override",
+    },
+    KeySpec {
+        pattern: "kubectl.path",
+        kind: Kind::Path,
+        default: "~",
+        example: "/usr/local/bin/kubectl",
+        help: "kubectl binary (default: found on PATH)",
+    },
+    KeySpec {
+        pattern: "kubectl.kubeconfig",
+        kind: Kind::Path,
+        default: "~",
+        example: "~/.kube/staging",
+        help: "kubeconfig passed as --kubeconfig",
+    },
+    KeySpec {
+        pattern: "kubectl.context",
+        kind: Kind::OptionalText,
+        default: "~",
+        example: "staging",
+        help: "context passed as --context",
+    },
+    KeySpec {
+        pattern: "kubectl.namespace",
+        kind: Kind::OptionalText,
+        default: "~",
+        example: "web",
+        help: "namespace passed as --namespace",
+    },
+    KeySpec {
+        pattern: "kubectl.timeout_seconds",
+        kind: Kind::Int { min: 1, max: 3600 },
+        default: "60",
+        example: "120",
+        help: "longest a kubectl command may run",
+    },
+];
+
+/// Providers whose keys may be configured.
+pub const PROVIDER_NAMES: &[&str] = &["anthropic", "openai", "ollama"];
+
+impl KeySpec {
+    /// Whether `key` (split on dots) matches this pattern.
+    pub fn matches(&self, key: &[&str]) -> bool {
+        let pat: Vec<&str> = self.pattern.split('.').collect();
+        pat.len() == key.len() && pat.iter().zip(key).all(|(p, k)| *p == "*" || p == k)
+    }
+
+    /// The expected form, for error messages.
+    pub fn expected(&self) -> String {
+        match self.kind {
+            Kind::Bool => "true or false".into(),
+            Kind::Int { min, max } => format!("an integer from {min} to {max}"),
+            Kind::Enum(words) => format!("one of {}", words.join(", ")),
+            Kind::Text => "text".into(),
+            Kind::OptionalText => "text, or null to clear".into(),
+            Kind::Path => "a file path".into(),
+            Kind::Secret => "a secret string".into(),
+            Kind::ProxyUrl => {
+                "vibectl-server://[TOKEN@]HOST[:PORT] or vibectl-server-insecure://...".into()
+            }
+            Kind::HttpUrl => "an http:// or https:// URL".into(),
+        }
+    }
+
+    /// The default value.
+    pub fn default_value(&self) -> Value {
+        serde_yaml_ng::from_str(self.default).unwrap_or(Value::Null)
+    }
+
+    /// Whether values of this key are secrets (masked, file kept 0600).
+    pub fn is_secret(&self) -> bool {
+        matches!(self.kind, Kind::Secret | Kind::ProxyUrl)
+    }
+
+    /// Checks a value read from the file or given on the command line; the error says why.
+    pub fn check(&self, value: &Value) -> Result<(), String> {
+        let ok = match (self.kind, value) {
+            (_, Value::Null) => !matches!(self.kind, Kind::Bool | Kind::Int { .. } | Kind::Enum(_)),
+            (Kind::Bool, Value::Bool(_)) => true,
+            (Kind::Int { min, max }, Value::Number(n)) => {
+                n.as_i64().is_some_and(|i| i >= min && i <= max)
+            }
+            (Kind::Enum(words), Value::String(s)) => words.contains(&s.as_str()),
+            (Kind::ProxyUrl, Value::String(s)) => {
+                return crate::proxy::url::ProxyUrl::parse(s)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            }
+            (Kind::HttpUrl, Value::String(s)) => {
+                s.starts_with("http://") || s.starts_with("https://")
+            }
+            (Kind::Text | Kind::OptionalText | Kind::Path | Kind::Secret, Value::String(s)) => {
+                !s.is_empty()
+            }
+            _ => false,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "expected {}, got {}",
+                self.expected(),
+                describe(value)
+            ))
+        }
+    }
+
+    /// Parses a command-line value into the YAML value to store.
+    pub fn parse(&self, raw: &str) -> Result<Value, String> {
+        let raw = raw.trim();
+        let value = match self.kind {
+            Kind::Bool => match raw.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" | "1" => Value::Bool(true),
+                "false" | "no" | "off" | "0" => Value::Bool(false),
+                _ => Value::String(raw.to_owned()),
+            },
+            Kind::Int { .. } => match raw.parse::<i64>() {
+                Ok(i) => Value::Number(i.into()),
+                Err(_) => Value::String(raw.to_owned()),
+            },
+            Kind::OptionalText | Kind::Path if matches!(raw, "null" | "none" | "~" | "") => {
+                Value::Null
+            }
+            _ => Value::String(raw.to_owned()),
+        };
+        self.check(&value)?;
+        Ok(value)
+    }
+}
+
+fn describe(value: &Value) -> String {
+    match value {
+        Value::Null => "nothing".into(),
+        Value::String(s) => format!("{s:?}"),
+        other => serde_yaml_ng::to_string(other)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| "an unreadable value".into()),
+    }
+}
+
+/// Finds the spec of a concrete key such as `proxy.profiles.prod.server_url`.
+pub fn lookup(key: &str) -> Option<&'static KeySpec> {
+    let parts: Vec<&str> = key.split('.').collect();
+    KEYS.iter().find(|k| k.matches(&parts))
+}
+
+/// Known keys closest to an unknown one, best first.
+pub fn close_keys(key: &str) -> Vec<String> {
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut scored: Vec<(f64, String)> = KEYS
+        .iter()
+        .map(|spec| {
+            // Fill wildcards with the user's own segment so `proxy.profiles.prod.url` suggests
+            // `proxy.profiles.prod.server_url`.
+            let candidate: Vec<String> = spec
+                .pattern
+                .split('.')
+                .enumerate()
+                .map(|(i, p)| match (p, parts.get(i)) {
+                    ("*", Some(seg)) => (*seg).to_owned(),
+                    ("*", None) => "<name>".to_owned(),
+                    (p, _) => p.to_owned(),
+                })
+                .collect();
+            let candidate = candidate.join(".");
+            (strsim::jaro_winkler(key, &candidate), candidate)
+        })
+        .filter(|(s, _)| *s >= 0.8)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let best = scored.first().map_or(0.0, |s| s.0);
+    scored
+        .into_iter()
+        .take_while(|(s, _)| best - s < 0.04)
+        .take(3)
+        .map(|(_, k)| k)
+        .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_wildcards() {
+        assert!(lookup("proxy.profiles.prod.server_url").is_some());
+        assert!(lookup("providers.anthropic.key").is_some());
+        assert!(lookup("proxy.timeout").is_none());
+    }
+
+    #[test]
+    fn parse_checks_type_and_range() {
+        let t = lookup("proxy.timeout_seconds").unwrap();
+        assert_eq!(t.parse("60").unwrap(), Value::Number(60.into()));
+        assert!(t.parse("0").unwrap_err().contains("1 to 300"));
+        assert!(t.parse("soon").is_err());
+        let c = lookup("display.color").unwrap();
+        assert!(c
+            .parse("purple")
+            .unwrap_err()
+            .contains("auto, always, never"));
+        assert_eq!(
+            lookup("display.stream").unwrap().parse("off").unwrap(),
+            Value::Bool(false)
+        );
+        assert_eq!(
+            lookup("llm.model").unwrap().parse("null").unwrap(),
+            Value::Null
+        );
+    }
+
+    #[test]
+    fn did_you_mean() {
+        assert_eq!(close_keys("proxy.timeout")[0], "proxy.timeout_seconds");
+        assert_eq!(close_keys("llm.modle")[0], "llm.model");
+        assert!(close_keys("proxy.profiles.prod.url")
+            .contains(&"proxy.profiles.prod.server_url".to_owned()));
+    }
+}

@@ -1,0 +1,5 @@
+//! vibectl, the client: config, proxy profiles, model access, kubectl execution and `vibe`.
+
+pub mod cli;
+pub mod config;
+pub mod proxy;
