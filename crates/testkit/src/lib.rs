@@ -1,8 +1,10 @@
-//! Test-only helpers for vibectl-server: a mock OpenAI/Anthropic provider.
+//! Test-only helpers: a mock OpenAI/Anthropic provider and a spawner for the real binaries.
 #![warn(missing_docs)]
 
 pub mod mock_provider;
+pub mod server_process;
 
 pub use mock_provider::{
     Disconnect, Fault, MockProvider, MockReply, MockUsage, RecordedRequest, MAX_RECORDED_REQUESTS,
 };
+pub use server_process::{workspace_bin, ServerProcess};
