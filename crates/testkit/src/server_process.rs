@@ -121,7 +121,9 @@ impl ServerProcess {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().map_err(|e| fail(format!("spawn {}: {e}", bin.display())))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| fail(format!("spawn {}: {e}", bin.display())))?;
         let stderr = Arc::new(Mutex::new(String::new()));
         let stdout = Arc::new(Mutex::new(String::new()));
         if let Some(err) = child.stderr.take() {
@@ -215,7 +217,9 @@ impl ServerProcess {
         if status.success() {
             Ok(())
         } else {
-            Err(std::io::Error::other(format!("kill -{name} failed: {status}")))
+            Err(std::io::Error::other(format!(
+                "kill -{name} failed: {status}"
+            )))
         }
     }
 

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs beyond the Rust toolchain, only when it is missing:
+# grpcio + grpcio-tools + PyJWT (interop with the Python reference), kubectl (client tests).
+set -euo pipefail
+
+need_apt=()
+command -v kubectl >/dev/null 2>&1 || need_apt+=(kubectl)
+command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "test-deps: installing ${need_apt[*]} with apt-get"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+fi
+
+if ! python3 -c 'import grpc, grpc_tools, jwt' >/dev/null 2>&1; then
+  echo "test-deps: installing grpcio, grpcio-tools, pyjwt with pip"
+  python3 -m pip install -q --disable-pip-version-check grpcio grpcio-tools pyjwt \
+    || python3 -m pip install -q --disable-pip-version-check --break-system-packages grpcio grpcio-tools pyjwt
+fi
