@@ -234,7 +234,7 @@ pub enum ProxyCommand {
         #[arg(long, overrides_with = "no_activate")]
         activate: bool,
         /// Save without activating.
-        #[arg(long)]
+        #[arg(long, overrides_with = "activate")]
         no_activate: bool,
     },
     /// Connect to a proxy and print its version, default model, models and round-trip time.
