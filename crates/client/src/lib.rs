@@ -2,4 +2,6 @@
 
 pub mod cli;
 pub mod config;
+pub mod kube;
+pub mod model;
 pub mod proxy;

@@ -66,6 +66,13 @@ pub const KEYS: &[KeySpec] = &[
         help: "output token cap per call (direct mode)",
     },
     KeySpec {
+        pattern: "llm.timeout_seconds",
+        kind: Kind::Int { min: 1, max: 600 },
+        default: "120",
+        example: "300",
+        help: "longest a direct-mode LLM call may take",
+    },
+    KeySpec {
         pattern: "display.color",
         kind: Kind::Enum(COLORS),
         default: "auto",

@@ -1,0 +1,6 @@
+//! kubectl: the runner and the safety rules for planned commands.
+pub mod runner;
+pub mod safety;
+
+pub use runner::{Kubectl, KubectlOutput};
+pub use safety::{classify, Safety};
