@@ -37,7 +37,10 @@ pub struct Cli {
 pub enum Command {
     /// Run the gRPC proxy.
     #[command(
-        after_help = "Examples:\n  vibectl-server serve\n  vibectl-server serve --port 50052 --model gpt-4o\n  vibectl-server serve --host 0.0.0.0 --allow-insecure-public   # testing only"
+        after_help = "Examples:\n  vibectl-server serve\n  vibectl-server serve --port 50052 --model gpt-4o\n  \
+vibectl-server serve --require-auth --tls-auto\n  \
+vibectl-server serve --host 0.0.0.0 --require-auth --tls-cert server.crt --tls-key server.key\n  \
+vibectl-server serve --host 0.0.0.0 --allow-insecure-public   # testing only"
     )]
     Serve(ServeArgs),
     /// Write a commented default config file.
@@ -52,6 +55,27 @@ pub enum Command {
     /// Show or check the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Issue a token (JWT) for a user or service, to hand over out of band.
+    #[command(
+        after_help = "The token is printed on stdout (or written 0600 with --output) and recorded, without the \
+token itself, so `tokens list` shows it and `tokens revoke` can take it back.\n\n\
+Examples:\n  vibectl-server generate-token alice\n  vibectl-server generate-token ci-bot --expires-in 90d --output ci-bot.jwt\n  \
+vibectl-server generate-token alice --expires-in 12h --audience vibectl-prod\n\n\
+Lifetimes: N days, or N with h (hours), d, w (weeks), m (30 days), y (365 days)."
+    )]
+    GenerateToken(GenerateTokenArgs),
+    /// Create an Ed25519 or RSA key pair for signing tokens (private key stays where tokens are issued).
+    #[command(
+        after_help = "Examples:\n  vibectl-server generate-keypair\n  vibectl-server generate-keypair --algorithm RS256 --name 2026-q4 --out-dir /etc/vibectl/keys\n\n\
+Rotation: make a new pair with a new --name, issue with it (jwt.key_id + jwt.private_key_file) and list \
+the old public key under jwt.verification_keys until its tokens have expired or been revoked."
+    )]
+    GenerateKeypair(GenerateKeypairArgs),
+    /// List or revoke issued tokens.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+    /// A private certificate authority for the server's TLS certificates.
+    Ca(CaArgs),
     /// List the model catalog and which providers are configured.
     #[command(
         after_help = "Examples:\n  vibectl-server models\n  vibectl-server models --all --json"
@@ -102,4 +126,144 @@ pub struct ServeArgs {
     /// Allow binding beyond loopback without TLS and authentication (logs a warning).
     #[arg(long)]
     pub allow_insecure_public: bool,
+    /// Require a valid token on every call (config `server.require_auth`).
+    #[arg(long)]
+    pub require_auth: bool,
+    /// Serve TLS (config `tls.enabled`); needs --tls-cert/--tls-key or --tls-auto.
+    #[arg(long)]
+    pub tls: bool,
+    /// PEM certificate chain (config `tls.cert_file`); implies --tls.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (config `tls.key_file`).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve TLS with a self-signed certificate made on first start (config `tls.auto`).
+    #[arg(long)]
+    pub tls_auto: bool,
+    /// Require client certificates signed by this CA (mTLS; config `tls.client_ca_file`).
+    #[arg(long, value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
+}
+
+/// `generate-token` options.
+#[derive(Debug, Args)]
+pub struct GenerateTokenArgs {
+    /// Who the token is for (`sub`); limits and usage are kept per subject.
+    pub subject: String,
+    /// Lifetime, e.g. 30d, 12h, 1y (default: config jwt.expiration_days, 30).
+    #[arg(long, value_name = "DURATION")]
+    pub expires_in: Option<String>,
+    /// Write the token to this file (mode 0600) instead of stdout.
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Audience (`aud`); the server must list it in jwt.audience.
+    #[arg(long, value_name = "AUDIENCE")]
+    pub audience: Option<String>,
+}
+
+/// `generate-keypair` options.
+#[derive(Debug, Args)]
+pub struct GenerateKeypairArgs {
+    /// EdDSA (Ed25519, small and fast) or RS256.
+    #[arg(long, default_value = "EdDSA")]
+    pub algorithm: String,
+    /// Directory for NAME.key and NAME.pub (default: <state dir>/keys).
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// Base name of the files, also the suggested key id (`kid`).
+    #[arg(long, default_value = "jwt-signing")]
+    pub name: String,
+    /// Replace existing files.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `tokens` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Show every issued token: subject, jti, issued, expires, status.
+    #[command(
+        after_help = "Examples:\n  vibectl-server tokens list\n  vibectl-server tokens list --json"
+    )]
+    List {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke one token by its id, or every token of a subject; running servers refuse them within 2 s.
+    #[command(
+        after_help = "Examples:\n  vibectl-server tokens revoke 6f1c3e8a-0f1e-4a51-9d38-3b7f6f0b9a43\n  vibectl-server tokens revoke --subject alice\n\n\
+--subject revokes the tokens issued to that subject until now; tokens issued to it later work."
+    )]
+    Revoke {
+        /// The token id (`jti`, from `tokens list`).
+        #[arg(required_unless_present = "subject", conflicts_with = "subject")]
+        jti: Option<String>,
+        /// Revoke all of this subject's tokens instead.
+        #[arg(long, value_name = "SUBJECT")]
+        subject: Option<String>,
+    },
+}
+
+/// `ca` options.
+#[derive(Debug, Args)]
+pub struct CaArgs {
+    /// CA directory (default: <state dir>/ca).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub ca_dir: Option<PathBuf>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: CaCommand,
+}
+
+/// `ca` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CaCommand {
+    /// Create a root and an intermediate CA, and the ca-bundle.crt clients trust.
+    #[command(
+        after_help = "Examples:\n  vibectl-server ca init\n  vibectl-server ca init --name \"Acme\" --ca-dir /etc/vibectl/ca"
+    )]
+    Init {
+        /// Organisation name put in the CA certificates.
+        #[arg(long, default_value = "vibectl-server")]
+        name: String,
+        /// Replace an existing CA.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Issue a server certificate for HOST (plus --san names), signed by the intermediate.
+    #[command(
+        after_help = "Examples:\n  vibectl-server ca create-server-cert proxy.example.com --san 10.0.0.5 --san proxy\n  \
+vibectl-server ca create-server-cert localhost --san 127.0.0.1 --days 30\n\n\
+Then serve with it:\n  vibectl-server serve --tls-cert <dir>/server_certs/HOST/HOST.crt --tls-key <dir>/server_certs/HOST/HOST.key"
+    )]
+    CreateServerCert {
+        /// Host name (or address) clients connect to.
+        host: String,
+        /// Further names or addresses the certificate is valid for.
+        #[arg(long = "san", value_name = "NAME")]
+        sans: Vec<String>,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
+    /// Issue a client certificate for mutual TLS (tls.client_ca_file: the CA's ca-bundle.crt).
+    #[command(after_help = "Examples:\n  vibectl-server ca create-client-cert alice-laptop")]
+    CreateClientCert {
+        /// Name put in the certificate.
+        name: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
+    /// Show each CA certificate and issued certificate with its expiry.
+    #[command(
+        after_help = "Examples:\n  vibectl-server ca status\n  vibectl-server ca status --json"
+    )]
+    Status {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
 }

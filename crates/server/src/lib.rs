@@ -1,12 +1,14 @@
 //! vibectl-server: the gRPC LLM proxy.
 //!
-//! The request path reads top to bottom: transport → handler ([`proxy`]) → provider
+//! The request path reads top to bottom: transport ([`tls`]) → auth ([`auth`]) → handler ([`proxy`]) → provider
 //! (`vibectl_llm`) → metrics. Configuration lives in [`config`], the CLI in [`cli`] and
 //! [`commands`], the listener and its lifecycle in [`serve`].
 
+pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod logging;
 pub mod proxy;
 pub mod serve;
+pub mod tls;

@@ -1,4 +1,5 @@
-//! The listener: binding, health and reflection services, and graceful shutdown.
+//! The listener: binding, TLS, the auth layer, health and reflection services, and graceful
+//! shutdown. The health service needs no token; reflection does, like the LLM service.
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -9,9 +10,11 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 use vibectl_proto::vibectl_llm_proxy_server::VibectlLlmProxyServer;
 
+use crate::auth::{self, AuthLayer, Authenticator};
 use crate::cli::ServeArgs;
 use crate::config::{ConfigSource, ServerConfig};
 use crate::proxy::{LlmProxyService, ProxyState};
+use crate::tls;
 
 /// Whether `host` only reaches this machine.
 pub fn is_loopback(host: &str) -> bool {
@@ -33,6 +36,23 @@ pub fn apply_overrides(cfg: &mut ServerConfig, args: &ServeArgs) {
     if let Some(g) = args.shutdown_grace {
         cfg.server.shutdown_grace_seconds = g;
     }
+    if args.require_auth {
+        cfg.server.require_auth = true;
+    }
+    if args.tls {
+        cfg.tls.enabled = true;
+    }
+    if let (Some(c), Some(k)) = (&args.tls_cert, &args.tls_key) {
+        cfg.tls.enabled = true;
+        cfg.tls.cert_file = Some(c.clone());
+        cfg.tls.key_file = Some(k.clone());
+    }
+    if args.tls_auto {
+        cfg.tls.auto = true;
+    }
+    if let Some(ca) = &args.tls_client_ca {
+        cfg.tls.client_ca_file = Some(ca.clone());
+    }
 }
 
 /// Resolves the bind address (names such as `localhost` are looked up).
@@ -50,25 +70,22 @@ async fn bind_addr(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
 
 /// Runs the proxy until SIGTERM/SIGINT, then drains in-flight calls for the grace period.
 pub async fn run(cfg: ServerConfig, source: ConfigSource, args: &ServeArgs) -> anyhow::Result<()> {
-    if cfg.tls.enabled || cfg.server.require_auth || cfg.jwt.enabled {
-        bail!(
-            "this build does not implement TLS or token authentication yet (tls.enabled, \
-             server.require_auth, jwt.enabled); turn them off in {}",
-            source.path().display()
-        );
-    }
-    if !is_loopback(&cfg.server.host) {
+    let auth_on = auth::auth_required(&cfg);
+    let tls_on = cfg.tls.is_on();
+    let protected = auth_on && tls_on;
+    if !is_loopback(&cfg.server.host) && !protected {
         if !args.allow_insecure_public {
             bail!(
                 "refusing to bind {} without TLS and authentication: anyone who can reach it \
-                 could spend your provider credits. Bind 127.0.0.1, or pass \
+                 could read tokens or spend your provider credits. Bind 127.0.0.1, turn both on \
+                 (--require-auth with --tls-auto or --tls-cert/--tls-key), or pass \
                  --allow-insecure-public for a trusted network",
                 cfg.server.host
             );
         }
         tracing::warn!(
-            host = %cfg.server.host,
-            "serving beyond loopback WITHOUT TLS or authentication (--allow-insecure-public)"
+            host = %cfg.server.host, tls = tls_on, auth = auth_on,
+            "serving beyond loopback WITHOUT both TLS and authentication (--allow-insecure-public)"
         );
     }
     let env = |k: &str| std::env::var(k).ok();
@@ -97,13 +114,54 @@ pub async fn run(cfg: ServerConfig, source: ConfigSource, args: &ServeArgs) -> a
         );
     }
     let state = Arc::new(state);
+    let state_dir = crate::config::state_dir(source.path());
+
+    let authenticator = if auth_on {
+        let (a, origin) = Authenticator::start(&cfg, &state_dir, &env)
+            .map_err(|e| anyhow::anyhow!("cannot set up token verification: {e}"))?;
+        tracing::info!(
+            keys = %origin, audit_log = %a.audit().path().display(),
+            issuer = %cfg.jwt.issuer,
+            "authentication required: every call needs a token (health checks exempt)"
+        );
+        Some(a)
+    } else {
+        tracing::info!(
+            "authentication is off: every caller is `anonymous` (turn it on with --require-auth)"
+        );
+        None
+    };
+    let tls = if tls_on {
+        let (files, note) = tls::resolve_files(&cfg.tls, &state_dir).map_err(anyhow::Error::msg)?;
+        if let Some(n) = note {
+            tracing::info!("{n}");
+        }
+        let reloading = Arc::new(tls::ReloadingConfig::new(files).map_err(anyhow::Error::msg)?);
+        if cfg.tls.reload_interval_seconds > 0 {
+            tokio::spawn(tls::watch(
+                Arc::clone(&reloading),
+                Duration::from_secs(cfg.tls.reload_interval_seconds),
+            ));
+        }
+        tracing::info!(
+            cert = %reloading.files().cert.display(),
+            client_certificates = if reloading.files().client_ca.is_some() { "required" } else { "not requested" },
+            min_version = %cfg.tls.min_version,
+            "TLS on"
+        );
+        Some(reloading)
+    } else {
+        None
+    };
+    let hsts = (tls_on && cfg.tls.hsts.enabled)
+        .then(|| http::HeaderValue::from_str(&cfg.tls.hsts.header_value()).ok())
+        .flatten();
 
     let addr = bind_addr(&cfg.server.host, cfg.server.port).await?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot bind {addr}"))?;
     let local = listener.local_addr()?;
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health
@@ -118,23 +176,35 @@ pub async fn run(cfg: ServerConfig, source: ConfigSource, args: &ServeArgs) -> a
     let service = VibectlLlmProxyServer::new(LlmProxyService::new(Arc::clone(&state)))
         .max_decoding_message_size(16 * 1024 * 1024);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = Server::builder()
+    let audit = authenticator.as_ref().map(|a| a.audit().clone());
+    let router = Server::builder()
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(20)))
         .initial_connection_window_size(Some(4 * 1024 * 1024))
         .initial_stream_window_size(Some(1024 * 1024))
+        .layer(AuthLayer::new(authenticator, hsts))
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(service)
-        .serve_with_incoming_shutdown(incoming, async {
-            let _ = stop_rx.await;
-        });
-    let server = tokio::spawn(server);
+        .add_service(service);
+    let stop = async {
+        let _ = stop_rx.await;
+    };
+    let server = match &tls {
+        Some(t) => {
+            let incoming = tls::tls_incoming(listener, Arc::clone(t), audit);
+            tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
+        }
+        None => {
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
+        }
+    };
 
     // The first stdout line is the contract scripts and tests wait for.
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "vibectl-server listening on {local} (plaintext)");
+    let mode = if tls_on { "tls" } else { "plaintext" };
+    let _ = writeln!(out, "vibectl-server listening on {local} ({mode})");
     let _ = out.flush();
     drop(out);
     tracing::info!(

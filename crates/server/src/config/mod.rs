@@ -24,6 +24,8 @@ pub struct ServerConfig {
     pub jwt: JwtSection,
     /// TLS for the listener.
     pub tls: TlsSection,
+    /// Authentication audit log.
+    pub audit: AuditSection,
     /// Provider endpoints and keys by provider name.
     pub providers: BTreeMap<String, ProviderEntry>,
     /// Models added to or replacing the built-in catalog.
@@ -112,7 +114,7 @@ pub struct Limits {
     pub request_timeout_seconds: Option<u32>,
 }
 
-/// `jwt:` (reference keys).
+/// `jwt:` (reference keys, and new ones beside them).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct JwtSection {
@@ -126,13 +128,40 @@ pub struct JwtSection {
     pub secret_key_file: Option<PathBuf>,
     /// `iss` claim issued and required.
     pub issuer: String,
-    /// Signing algorithm.
+    /// Signing algorithm: HS256 (default), HS384, HS512, RS256 or EdDSA (Ed25519).
     pub algorithm: String,
     /// Default token lifetime in days.
     pub expiration_days: u32,
-    /// Reference key; accepted.
+    /// Reference key: default lifetime in hours (wins over `expiration_days` when set).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expiration_hours: Option<u32>,
+    /// Audiences accepted (`aud`); empty means tokens carrying `aud` are refused.
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "one_or_many"
+    )]
+    pub audience: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`, in seconds.
+    pub leeway_seconds: u64,
+    /// PEM private key for RS256/EdDSA (needed only where tokens are issued).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub private_key_file: Option<PathBuf>,
+    /// PEM public key for RS256/EdDSA (derived from `private_key_file` when absent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key_file: Option<PathBuf>,
+    /// `kid` header put on issued tokens (and the id of the key above in the verification set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// More keys tokens may be verified with (rotation: old keys stay here until retired).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub verification_keys: Vec<VerificationKeyEntry>,
+    /// Longest `authorization` token accepted, in bytes; longer ones are refused unread.
+    pub max_token_bytes: usize,
+    /// Issued-token registry and revocations (default `<state dir>/tokens.jsonl`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry_file: Option<PathBuf>,
+    /// How often a running server looks for new revocations, in milliseconds.
+    pub revocation_poll_ms: u64,
 }
 
 impl Default for JwtSection {
@@ -145,28 +174,160 @@ impl Default for JwtSection {
             algorithm: "HS256".into(),
             expiration_days: 30,
             expiration_hours: None,
+            audience: Vec::new(),
+            leeway_seconds: 30,
+            private_key_file: None,
+            public_key_file: None,
+            key_id: None,
+            verification_keys: Vec::new(),
+            max_token_bytes: 8192,
+            registry_file: None,
+            revocation_poll_ms: 500,
         }
     }
 }
 
-/// `tls:` (reference keys).
+/// `jwt.verification_keys[i]`: one more key tokens may be signed with.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VerificationKeyEntry {
+    /// The `kid` tokens signed with this key carry (tokens without `kid` try every key of their algorithm).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kid: Option<String>,
+    /// HS256, HS384, HS512, RS256 or EdDSA.
+    pub algorithm: String,
+    /// PEM public key (RS256, EdDSA).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key_file: Option<PathBuf>,
+    /// File holding a shared secret (HS*).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret_key_file: Option<PathBuf>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+        Null(()),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+        OneOrMany::Null(()) => Vec::new(),
+    })
+}
+
+fn null_is_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// `tls:` (reference keys, and new ones beside them).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TlsSection {
-    /// Serve TLS.
+    /// Serve TLS with `cert_file`/`key_file` (or the `auto` certificate).
     pub enabled: bool,
-    /// PEM certificate chain.
+    /// PEM certificate chain (leaf first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cert_file: Option<PathBuf>,
     /// PEM private key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
-    /// Reference key: CA bundle handed to clients.
+    /// Reference key: CA bundle handed to clients (informational).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_bundle_file: Option<PathBuf>,
-    /// Reference HSTS settings.
+    /// Serve TLS with a self-signed certificate for `hostnames`, generated on first start.
+    pub auto: bool,
+    /// Names and addresses the `auto` certificate is valid for.
+    pub hostnames: Vec<String>,
+    /// PEM CA certificates client certificates must chain to; setting it requires client certificates.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hsts: Option<serde_yaml_ng::Value>,
+    pub client_ca_file: Option<PathBuf>,
+    /// Lowest TLS version: "1.3" (default) or "1.2".
+    pub min_version: String,
+    /// How often certificate files are checked for changes, in seconds (0 = never).
+    pub reload_interval_seconds: u64,
+    /// HSTS header on responses (reference keys).
+    #[serde(deserialize_with = "null_is_default")]
+    pub hsts: HstsSection,
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        TlsSection {
+            enabled: false,
+            cert_file: None,
+            key_file: None,
+            ca_bundle_file: None,
+            auto: false,
+            hostnames: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            client_ca_file: None,
+            min_version: "1.3".into(),
+            reload_interval_seconds: 5,
+            hsts: HstsSection::default(),
+        }
+    }
+}
+
+impl TlsSection {
+    /// Whether the listener speaks TLS.
+    pub fn is_on(&self) -> bool {
+        self.enabled || self.auto
+    }
+}
+
+/// `tls.hsts` (reference keys).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct HstsSection {
+    /// Send `strict-transport-security` on every response (TLS only).
+    pub enabled: bool,
+    /// `max-age` in seconds.
+    pub max_age: u64,
+    /// Add `includeSubDomains`.
+    pub include_subdomains: bool,
+    /// Add `preload`.
+    pub preload: bool,
+}
+
+impl Default for HstsSection {
+    fn default() -> Self {
+        HstsSection {
+            enabled: false,
+            max_age: 31_536_000,
+            include_subdomains: true,
+            preload: false,
+        }
+    }
+}
+
+impl HstsSection {
+    /// The header value, e.g. `max-age=31536000; includeSubDomains`.
+    pub fn header_value(&self) -> String {
+        let mut v = format!("max-age={}", self.max_age);
+        if self.include_subdomains {
+            v.push_str("; includeSubDomains");
+        }
+        if self.preload {
+            v.push_str("; preload");
+        }
+        v
+    }
+}
+
+/// `audit:`: the JSON-lines authentication audit log.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditSection {
+    /// Where it goes (default `<state dir>/audit.log`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
 }
 
 /// `providers.<name>`: where a provider lives and how to authenticate to it.

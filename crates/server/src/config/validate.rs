@@ -2,7 +2,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::{Limits, ServerConfig};
+use super::{JwtSection, Limits, ServerConfig, TlsSection};
 
 /// One problem, with the key it concerns and how to fix it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,12 +119,8 @@ impl ServerConfig {
                 "must not be empty (default `vibectl-server`)",
             ));
         }
-        if self.tls.enabled && (self.tls.cert_file.is_none() || self.tls.key_file.is_none()) {
-            errs.push(ConfigError::new(
-                "tls",
-                "tls.enabled needs both tls.cert_file and tls.key_file (PEM files)",
-            ));
-        }
+        check_jwt(&self.jwt, &mut errs);
+        check_tls(&self.tls, &mut errs);
         for (name, p) in &self.providers {
             let at = format!("providers.{name}");
             if let Some(url) = &p.base_url {
@@ -162,6 +158,130 @@ impl ServerConfig {
     }
 }
 
+const ALGORITHMS: &str = "HS256, HS384, HS512, RS256 or EdDSA";
+
+fn check_jwt(j: &JwtSection, errs: &mut Vec<ConfigError>) {
+    let alg = crate::auth::parse_algorithm(&j.algorithm);
+    match alg {
+        None => errs.push(ConfigError::new(
+            "jwt.algorithm",
+            format!("must be {ALGORITHMS}, got `{}`", j.algorithm),
+        )),
+        Some(a)
+            if !crate::auth::is_symmetric(a)
+                && j.private_key_file.is_none()
+                && j.public_key_file.is_none() =>
+        {
+            errs.push(ConfigError::new(
+                "jwt.public_key_file",
+                format!(
+                    "{} needs jwt.public_key_file (to verify) or jwt.private_key_file (to issue); \
+                     create a pair with `vibectl-server generate-keypair`",
+                    j.algorithm
+                ),
+            ))
+        }
+        _ => {}
+    }
+    if j.expiration_days == 0 && j.expiration_hours.is_none() {
+        errs.push(ConfigError::new(
+            "jwt.expiration_days",
+            "must be >= 1, got 0",
+        ));
+    }
+    if j.expiration_hours == Some(0) {
+        errs.push(ConfigError::new(
+            "jwt.expiration_hours",
+            "must be >= 1, got 0",
+        ));
+    }
+    if j.leeway_seconds > 600 {
+        errs.push(ConfigError::new(
+            "jwt.leeway_seconds",
+            format!("must be at most 600 (10 minutes), got {}", j.leeway_seconds),
+        ));
+    }
+    if !(512..=65_536).contains(&j.max_token_bytes) {
+        errs.push(ConfigError::new(
+            "jwt.max_token_bytes",
+            format!("must be between 512 and 65536, got {}", j.max_token_bytes),
+        ));
+    }
+    if !(50..=60_000).contains(&j.revocation_poll_ms) {
+        errs.push(ConfigError::new(
+            "jwt.revocation_poll_ms",
+            format!("must be between 50 and 60000, got {}", j.revocation_poll_ms),
+        ));
+    }
+    if j.audience.iter().any(|a| a.trim().is_empty()) {
+        errs.push(ConfigError::new(
+            "jwt.audience",
+            "must not contain empty names",
+        ));
+    }
+    for (i, k) in j.verification_keys.iter().enumerate() {
+        let at = format!("jwt.verification_keys[{i}]");
+        match crate::auth::parse_algorithm(&k.algorithm) {
+            None => errs.push(ConfigError::new(
+                format!("{at}.algorithm"),
+                format!("must be {ALGORITHMS}, got `{}`", k.algorithm),
+            )),
+            Some(a) if crate::auth::is_symmetric(a) && k.secret_key_file.is_none() => errs.push(
+                ConfigError::new(format!("{at}.secret_key_file"), "required for an HS* key"),
+            ),
+            Some(a) if !crate::auth::is_symmetric(a) && k.public_key_file.is_none() => {
+                errs.push(ConfigError::new(
+                    format!("{at}.public_key_file"),
+                    "required for an RS256/EdDSA key",
+                ))
+            }
+            _ => {}
+        }
+        if k.kid.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            errs.push(ConfigError::new(format!("{at}.kid"), "must not be empty"));
+        }
+    }
+}
+
+fn check_tls(t: &TlsSection, errs: &mut Vec<ConfigError>) {
+    if t.enabled && !t.auto && (t.cert_file.is_none() || t.key_file.is_none()) {
+        errs.push(ConfigError::new(
+            "tls",
+            "tls.enabled needs both tls.cert_file and tls.key_file (PEM files), or tls.auto: true \
+             for a self-signed certificate (see `vibectl-server ca --help` for a private CA)",
+        ));
+    }
+    if t.cert_file.is_some() != t.key_file.is_some() {
+        let missing = if t.cert_file.is_none() {
+            "tls.cert_file"
+        } else {
+            "tls.key_file"
+        };
+        errs.push(ConfigError::new(
+            missing,
+            "tls.cert_file and tls.key_file go together",
+        ));
+    }
+    if !matches!(t.min_version.as_str(), "1.2" | "1.3") {
+        errs.push(ConfigError::new(
+            "tls.min_version",
+            format!("must be \"1.3\" or \"1.2\", got `{}`", t.min_version),
+        ));
+    }
+    if t.auto && t.hostnames.iter().all(|h| h.trim().is_empty()) {
+        errs.push(ConfigError::new(
+            "tls.hostnames",
+            "tls.auto needs at least one host name or address (e.g. [localhost, 127.0.0.1])",
+        ));
+    }
+    if t.hsts.enabled && t.hsts.max_age == 0 {
+        errs.push(ConfigError::new(
+            "tls.hsts.max_age",
+            "must be >= 1 when HSTS is enabled",
+        ));
+    }
+}
+
 fn check_limits(at: &str, l: &Limits, errs: &mut Vec<ConfigError>) {
     for (key, v) in [
         ("max_requests_per_minute", l.max_requests_per_minute),
@@ -196,6 +316,29 @@ mod tests {
         assert!(paths.contains(&"server.limits.per_token.alice.max_concurrent_requests"));
         assert!(paths.contains(&"providers.vllm.base_url"));
         assert!(paths.contains(&"providers.vllm.wire"));
+    }
+
+    #[test]
+    fn jwt_and_tls_problems_name_their_keys() {
+        let (cfg, w) = ServerConfig::parse(
+            "jwt:\n  algorithm: none\n  leeway_seconds: 9999\n  audience: vibectl\n  verification_keys:\n    - {kid: old, algorithm: RS256}\ntls:\n  enabled: true\n  min_version: '1.1'\n  hsts: null\n",
+        )
+        .unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(cfg.jwt.audience, vec!["vibectl".to_owned()]);
+        let errs = cfg.validate();
+        let paths: Vec<_> = errs.iter().map(|e| e.path.as_str()).collect();
+        for p in [
+            "jwt.algorithm",
+            "jwt.leeway_seconds",
+            "jwt.verification_keys[0].public_key_file",
+            "tls",
+            "tls.min_version",
+        ] {
+            assert!(paths.contains(&p), "{p} missing from {paths:?}");
+        }
+        let (cfg, _) = ServerConfig::parse("jwt: {algorithm: EdDSA}\n").unwrap();
+        assert_eq!(cfg.validate()[0].path, "jwt.public_key_file");
     }
 
     #[test]

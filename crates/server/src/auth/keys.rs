@@ -1,0 +1,259 @@
+//! Signing and verification keys: HS256/384/512 secrets, RS256 and Ed25519 key pairs, `kid`
+//! and the set of keys tokens may be verified with (rotation).
+use std::path::Path;
+use std::sync::Arc;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+
+use super::secret::{lookup_secret, read_secret_file, Secret, SecretSource};
+use crate::config::JwtSection;
+
+/// `HS256`, `RS256`, `EdDSA` (also `Ed25519`), ... as a jsonwebtoken algorithm; `none` and the
+/// algorithms we do not offer give `None`.
+pub fn parse_algorithm(name: &str) -> Option<Algorithm> {
+    match name.trim().to_ascii_uppercase().as_str() {
+        "HS256" => Some(Algorithm::HS256),
+        "HS384" => Some(Algorithm::HS384),
+        "HS512" => Some(Algorithm::HS512),
+        "RS256" => Some(Algorithm::RS256),
+        "EDDSA" | "ED25519" => Some(Algorithm::EdDSA),
+        _ => None,
+    }
+}
+
+/// Whether `alg` uses a shared secret.
+pub fn is_symmetric(alg: Algorithm) -> bool {
+    matches!(alg, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
+}
+
+/// One key tokens may be verified with.
+#[derive(Clone)]
+pub struct VerificationKey {
+    /// `kid` it answers to; `None` means tokens without a `kid`.
+    pub kid: Option<String>,
+    /// The only algorithm this key accepts (pinned: no HS/RS confusion).
+    pub algorithm: Algorithm,
+    /// The key.
+    pub key: DecodingKey,
+}
+
+impl std::fmt::Debug for VerificationKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "VerificationKey({:?}, kid={:?})",
+            self.algorithm, self.kid
+        )
+    }
+}
+
+/// The verification key set, built from `jwt:`.
+#[derive(Clone, Debug, Default)]
+pub struct KeySet {
+    /// Keys, primary first.
+    pub keys: Vec<VerificationKey>,
+}
+
+impl KeySet {
+    /// Keys a token with this header may have been signed with: the one with its `kid`, or, for a
+    /// token without `kid`, every key of its algorithm. Never a key of another algorithm.
+    pub fn candidates<'a>(
+        &'a self,
+        header: &'a Header,
+    ) -> impl Iterator<Item = &'a VerificationKey> {
+        self.keys.iter().filter(move |k| k.accepts(header))
+    }
+}
+
+impl VerificationKey {
+    /// Whether a token with this header may have been signed with this key.
+    pub fn accepts(&self, header: &Header) -> bool {
+        self.algorithm == header.alg
+            && match (&header.kid, &self.kid) {
+                (Some(want), Some(have)) => want == have,
+                (Some(_), None) => false,
+                (None, _) => true,
+            }
+    }
+}
+
+/// Builds the verification key set and says where the primary key came from.
+pub fn load_keyset(
+    jwt: &JwtSection,
+    state_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(KeySet, String), String> {
+    let alg = parse_algorithm(&jwt.algorithm)
+        .ok_or_else(|| format!("jwt.algorithm: unsupported `{}`", jwt.algorithm))?;
+    let mut keys = Vec::new();
+    let origin;
+    if is_symmetric(alg) {
+        let (secret, source) = lookup_secret(jwt, state_dir, env)?;
+        origin = format!("{:?} secret from {source}", alg);
+        keys.push(VerificationKey {
+            kid: jwt.key_id.clone(),
+            algorithm: alg,
+            key: hmac_key(&secret)?,
+        });
+    } else {
+        let pem = match (&jwt.public_key_file, &jwt.private_key_file) {
+            (Some(p), _) => {
+                origin = format!("{alg:?} public key {}", p.display());
+                read(p)?
+            }
+            (None, Some(p)) => {
+                origin = format!("{alg:?} public key derived from {}", p.display());
+                public_from_private(&String::from_utf8_lossy(&read(p)?))
+                    .map_err(|e| format!("{}: {e}", p.display()))?
+                    .into_bytes()
+            }
+            (None, None) => {
+                return Err(format!(
+                    "jwt.algorithm {} needs jwt.public_key_file or jwt.private_key_file",
+                    jwt.algorithm
+                ))
+            }
+        };
+        keys.push(VerificationKey {
+            kid: jwt.key_id.clone(),
+            algorithm: alg,
+            key: decoding_key(alg, &pem).map_err(|e| format!("jwt public key: {e}"))?,
+        });
+    }
+    for (i, k) in jwt.verification_keys.iter().enumerate() {
+        let at = format!("jwt.verification_keys[{i}]");
+        let alg = parse_algorithm(&k.algorithm)
+            .ok_or_else(|| format!("{at}.algorithm: unsupported `{}`", k.algorithm))?;
+        let key = if is_symmetric(alg) {
+            let p = k
+                .secret_key_file
+                .as_ref()
+                .ok_or_else(|| format!("{at}.secret_key_file: required for {alg:?}"))?;
+            hmac_key(&read_secret_file(p)?)?
+        } else {
+            let p = k
+                .public_key_file
+                .as_ref()
+                .ok_or_else(|| format!("{at}.public_key_file: required for {alg:?}"))?;
+            decoding_key(alg, &read(p)?).map_err(|e| format!("{at}: {}: {e}", p.display()))?
+        };
+        keys.push(VerificationKey {
+            kid: k.kid.clone(),
+            algorithm: alg,
+            key,
+        });
+    }
+    Ok((KeySet { keys }, origin))
+}
+
+fn read(p: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+}
+
+fn hmac_key(secret: &Secret) -> Result<DecodingKey, String> {
+    DecodingKey::from_secret(secret.expose()).map_err(|e| format!("JWT secret: {e}"))
+}
+
+fn decoding_key(alg: Algorithm, pem: &[u8]) -> Result<DecodingKey, String> {
+    let r = match alg {
+        Algorithm::RS256 => DecodingKey::from_rsa_pem(pem),
+        Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
+        _ => return Err(format!("{alg:?} is not a public-key algorithm")),
+    };
+    r.map_err(|e| format!("not a PEM {alg:?} public key ({e})"))
+}
+
+/// The PEM public key of a PEM (PKCS#8) private key.
+pub fn public_from_private(private_pem: &str) -> Result<String, String> {
+    let kp = rcgen::KeyPair::from_pem(private_pem)
+        .map_err(|e| format!("not a PKCS#8 PEM private key ({e})"))?;
+    Ok(kp.public_key_pem())
+}
+
+/// What tokens are signed with where they are issued.
+#[derive(Clone)]
+pub struct Signer {
+    /// Algorithm.
+    pub algorithm: Algorithm,
+    /// `kid` header, when configured.
+    pub kid: Option<String>,
+    key: Arc<EncodingKey>,
+    /// Where the key came from (for messages).
+    pub origin: String,
+}
+
+impl Signer {
+    /// The signing key of `jwt:` (HS* secret by the lookup order, or `jwt.private_key_file`).
+    pub fn from_config(
+        jwt: &JwtSection,
+        state_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(Self, Option<SecretSource>), String> {
+        let alg = parse_algorithm(&jwt.algorithm)
+            .ok_or_else(|| format!("jwt.algorithm: unsupported `{}`", jwt.algorithm))?;
+        let (key, origin, source) = if is_symmetric(alg) {
+            let (secret, source) = lookup_secret(jwt, state_dir, env)?;
+            let key = EncodingKey::from_secret(secret.expose()).map_err(|e| e.to_string())?;
+            (key, format!("{source}"), Some(source))
+        } else {
+            let p = jwt.private_key_file.as_ref().ok_or_else(|| {
+                format!(
+                    "issuing {} tokens needs jwt.private_key_file (create one with \
+                     `vibectl-server generate-keypair`)",
+                    jwt.algorithm
+                )
+            })?;
+            let pem = read(p)?;
+            let key = match alg {
+                Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem),
+                _ => EncodingKey::from_ed_pem(&pem),
+            }
+            .map_err(|e| format!("{}: not a PEM {alg:?} private key ({e})", p.display()))?;
+            (key, p.display().to_string(), None)
+        };
+        Ok((
+            Signer {
+                algorithm: alg,
+                kid: jwt.key_id.clone(),
+                key: Arc::new(key),
+                origin,
+            },
+            source,
+        ))
+    }
+
+    /// Signs `claims`.
+    pub fn sign(&self, claims: &super::Claims) -> Result<String, String> {
+        let mut header = Header::new(self.algorithm);
+        header.kid = self.kid.clone();
+        jsonwebtoken::encode(&header, claims, &self.key).map_err(|e| format!("cannot sign: {e}"))
+    }
+}
+
+/// A new key pair as (private PKCS#8 PEM, public SPKI PEM).
+pub fn generate_keypair(alg: Algorithm) -> Result<(Secret, String), String> {
+    match alg {
+        Algorithm::EdDSA => {
+            let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)
+                .map_err(|e| format!("cannot generate an Ed25519 key: {e}"))?;
+            Ok((Secret::new(kp.serialize_pem()), kp.public_key_pem()))
+        }
+        Algorithm::RS256 => {
+            use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
+            use rsa::Generate as _;
+            let key = rsa::PrivateKey::try_generate()
+                .map_err(|e| format!("cannot generate an RSA key: {e}"))?;
+            let private = key
+                .to_pkcs8_pem(LineEnding::LF)
+                .map_err(|e| format!("cannot encode the RSA key: {e}"))?;
+            let public = key
+                .to_public_key()
+                .to_public_key_pem(LineEnding::LF)
+                .map_err(|e| format!("cannot encode the RSA key: {e}"))?;
+            Ok((Secret::new(private.as_bytes()), public))
+        }
+        other => Err(format!(
+            "{other:?} uses a shared secret, not a key pair; use RS256 or EdDSA"
+        )),
+    }
+}

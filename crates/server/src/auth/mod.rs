@@ -1,0 +1,197 @@
+//! Authentication: JWT issuance and verification, keys, revocation and the audit log.
+//!
+//! The request path: [`AuthLayer`] reads `authorization: Bearer <jwt>`, [`Verifier`] checks it
+//! (cache first), the verified [`Subject`] goes into the request extensions, and every outcome
+//! goes to the [`AuditLog`]. Callers only ever see [`UNAUTHENTICATED_MESSAGE`].
+mod audit;
+mod claims;
+pub mod commands;
+mod duration;
+mod keys;
+mod layer;
+mod secret;
+mod store;
+mod verifier;
+
+pub use audit::{append_now, AuditEvent, AuditLog, AUDIT_FILE};
+pub use claims::{Audience, Claims, Subject};
+pub use duration::{parse_lifetime, rfc3339, rfc3339_millis, unix_now, ymd};
+pub use keys::{
+    generate_keypair, is_symmetric, load_keyset, parse_algorithm, public_from_private, KeySet,
+    Signer, VerificationKey,
+};
+pub use layer::{AuthLayer, AuthService};
+pub use secret::{lookup_secret, Secret, SecretSource, GENERATED_SECRET_FILE};
+pub use store::{
+    FileTokenStore, IssuedToken, Revocations, StoreError, TokenRow, TokenStore, REGISTRY_FILE,
+};
+pub use verifier::{Refusal, Verifier};
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::ServerConfig;
+
+/// The one message an unauthenticated caller gets, whatever the reason.
+pub const UNAUTHENTICATED_MESSAGE: &str = "authentication required: this server needs a valid \
+token in the `authorization: Bearer <token>` header. Ask the server operator for one (they run \
+`vibectl-server generate-token <your-name>`), then configure it with \
+`vibectl setup-proxy configure vibectl-server://<token>@<host>:<port>`";
+
+/// Whether calls need a token (`server.require_auth` or the reference's `jwt.enabled`).
+pub fn auth_required(cfg: &ServerConfig) -> bool {
+    cfg.server.require_auth || cfg.jwt.enabled
+}
+
+/// The registry file: `jwt.registry_file`, else `<state dir>/tokens.jsonl`.
+pub fn registry_path(cfg: &ServerConfig, state_dir: &Path) -> PathBuf {
+    cfg.jwt
+        .registry_file
+        .clone()
+        .unwrap_or_else(|| state_dir.join(REGISTRY_FILE))
+}
+
+/// The audit log: `audit.path`, else `<state dir>/audit.log`.
+pub fn audit_path(cfg: &ServerConfig, state_dir: &Path) -> PathBuf {
+    cfg.audit
+        .path
+        .clone()
+        .unwrap_or_else(|| state_dir.join(AUDIT_FILE))
+}
+
+/// The token store named by the config.
+pub fn open_store(cfg: &ServerConfig, state_dir: &Path) -> Arc<dyn TokenStore> {
+    Arc::new(FileTokenStore::new(registry_path(cfg, state_dir)))
+}
+
+/// Verification for a running server: keys, revocations kept fresh, audit log.
+#[derive(Debug)]
+pub struct Authenticator {
+    verifier: Verifier,
+    audit: AuditLog,
+}
+
+impl Authenticator {
+    /// Loads keys and revocations, opens the audit log and starts the revocation poller (needs a
+    /// Tokio runtime). Returns it with a description of the key origin for the startup log.
+    pub fn start(
+        cfg: &ServerConfig,
+        state_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<(Arc<Self>, String), String> {
+        let (keys, origin) = load_keyset(&cfg.jwt, state_dir, env)?;
+        let verifier = Verifier::new(&cfg.jwt, keys);
+        let store = open_store(cfg, state_dir);
+        verifier.set_revocations(store.revocations().map_err(|e| e.to_string())?);
+        let path = audit_path(cfg, state_dir);
+        let audit = AuditLog::start(&path)
+            .map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?;
+        let auth = Arc::new(Authenticator { verifier, audit });
+        let poll = Duration::from_millis(cfg.jwt.revocation_poll_ms.max(50));
+        tokio::spawn(poll_revocations(Arc::downgrade(&auth), store, poll));
+        Ok((auth, origin))
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Checks the `authorization` header of a call to `method` from `peer`; records the outcome.
+    pub fn check(
+        &self,
+        header: Option<&http::HeaderValue>,
+        peer: Option<SocketAddr>,
+        method: &str,
+    ) -> Result<Subject, tonic::Status> {
+        let result = bearer(header).and_then(|t| self.verifier.verify(t, unix_now()));
+        let mut ev = AuditEvent {
+            peer: peer.map(|p| p.to_string()),
+            method: Some(method.chars().take(200).collect()),
+            ..AuditEvent::default()
+        };
+        match result {
+            Ok(subject) => {
+                ev.event = "auth_ok";
+                ev.subject = Some(subject.name().to_owned());
+                ev.jti = subject.jti().map(str::to_owned);
+                self.audit.record(ev);
+                Ok(subject)
+            }
+            Err(r) => {
+                ev.event = "auth_failed";
+                ev.subject = r.subject;
+                ev.jti = r.jti;
+                ev.reason = Some(r.reason);
+                self.audit.record(ev);
+                Err(tonic::Status::unauthenticated(UNAUTHENTICATED_MESSAGE))
+            }
+        }
+    }
+}
+
+/// The token of an `authorization: Bearer <token>` header.
+fn bearer(header: Option<&http::HeaderValue>) -> Result<&str, Refusal> {
+    let h = header.ok_or_else(|| Refusal::new("missing authorization header"))?;
+    let v = h
+        .to_str()
+        .map_err(|_| Refusal::new("authorization header is not ASCII"))?;
+    let (scheme, token) = v.trim().split_once(' ').unwrap_or((v, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        let scheme: String = scheme
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(20)
+            .collect();
+        return Err(Refusal::new(format!(
+            "wrong scheme `{scheme}` (expected Bearer)"
+        )));
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(Refusal::new("empty bearer token"));
+    }
+    Ok(token)
+}
+
+async fn poll_revocations(
+    auth: std::sync::Weak<Authenticator>,
+    store: Arc<dyn TokenStore>,
+    every: Duration,
+) {
+    let mut last = store.version().ok().flatten();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(auth) = auth.upgrade() else { return };
+        let s = Arc::clone(&store);
+        let version = match tokio::task::spawn_blocking(move || s.version()).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                tracing::warn!("cannot check for revocations: {e}");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        if version == last {
+            continue;
+        }
+        let s = Arc::clone(&store);
+        match tokio::task::spawn_blocking(move || s.revocations()).await {
+            Ok(Ok(r)) => {
+                tracing::info!(
+                    tokens = r.jtis.len(),
+                    subjects = r.subjects.len(),
+                    "revocations reloaded"
+                );
+                auth.verifier.set_revocations(r);
+                last = version;
+            }
+            Ok(Err(e)) => tracing::warn!("cannot reload revocations: {e}"),
+            Err(_) => {}
+        }
+    }
+}

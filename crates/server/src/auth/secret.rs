@@ -1,0 +1,173 @@
+//! Secrets that never print, and the HS256 secret lookup order of the spec.
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use rand::RngCore as _;
+
+use crate::config::JwtSection;
+
+/// Bytes that must not be printed or logged; Debug/Display show `***`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(Vec<u8>);
+
+impl Secret {
+    /// Wraps secret bytes.
+    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
+        Secret(bytes.into())
+    }
+
+    /// The bytes, for handing to a crypto library.
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        // Best effort: overwrite before the allocation is freed.
+        for b in self.0.iter_mut() {
+            *b = 0;
+        }
+        std::hint::black_box(&self.0);
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Where the HS256 secret came from (said in logs; never the value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretSource {
+    /// Env `VIBECTL_JWT_SECRET`.
+    Env,
+    /// File named by env `VIBECTL_JWT_SECRET_FILE`.
+    EnvFile(PathBuf),
+    /// Config `jwt.secret_key`.
+    Config,
+    /// Config `jwt.secret_key_file`.
+    ConfigFile(PathBuf),
+    /// Generated earlier and persisted in the state dir.
+    Persisted(PathBuf),
+    /// Generated now and persisted in the state dir.
+    Generated(PathBuf),
+}
+
+impl fmt::Display for SecretSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretSource::Env => f.write_str("env VIBECTL_JWT_SECRET"),
+            SecretSource::EnvFile(p) => write!(f, "{} (env VIBECTL_JWT_SECRET_FILE)", p.display()),
+            SecretSource::Config => f.write_str("config jwt.secret_key"),
+            SecretSource::ConfigFile(p) => {
+                write!(f, "{} (config jwt.secret_key_file)", p.display())
+            }
+            SecretSource::Persisted(p) => write!(f, "{} (generated earlier)", p.display()),
+            SecretSource::Generated(p) => write!(f, "{} (generated now, mode 0600)", p.display()),
+        }
+    }
+}
+
+/// File name of the generated secret inside the state dir.
+pub const GENERATED_SECRET_FILE: &str = "jwt-secret";
+
+/// Reads a secret file: surrounding whitespace is trimmed; empty is an error.
+pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read JWT secret file {}: {e}", path.display()))?;
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(format!("JWT secret file {} is empty", path.display()));
+    }
+    Ok(Secret::new(t.as_bytes()))
+}
+
+/// The HS256 secret: env `VIBECTL_JWT_SECRET`, file named by env `VIBECTL_JWT_SECRET_FILE`, config
+/// `jwt.secret_key`, config `jwt.secret_key_file`; otherwise one persisted in `state_dir`, generated
+/// (mode 0600, atomically) on first use.
+pub fn lookup_secret(
+    jwt: &JwtSection,
+    state_dir: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(Secret, SecretSource), String> {
+    let nonempty = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    if let Some(v) = nonempty("VIBECTL_JWT_SECRET") {
+        return Ok((Secret::new(v.trim().as_bytes()), SecretSource::Env));
+    }
+    if let Some(p) = nonempty("VIBECTL_JWT_SECRET_FILE") {
+        let p = PathBuf::from(p);
+        return Ok((read_secret_file(&p)?, SecretSource::EnvFile(p)));
+    }
+    if let Some(v) = jwt.secret_key.as_deref().filter(|v| !v.trim().is_empty()) {
+        return Ok((Secret::new(v.trim().as_bytes()), SecretSource::Config));
+    }
+    if let Some(p) = &jwt.secret_key_file {
+        return Ok((read_secret_file(p)?, SecretSource::ConfigFile(p.clone())));
+    }
+    let path = state_dir.join(GENERATED_SECRET_FILE);
+    if path.exists() {
+        return Ok((read_secret_file(&path)?, SecretSource::Persisted(path)));
+    }
+    let mut bytes = [0u8; 48];
+    rand::rng().fill_bytes(&mut bytes);
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    crate::commands::write_atomic(&path, &format!("{text}\n"), 0o600)
+        .map_err(|e| format!("cannot persist a generated JWT secret: {e:#}"))?;
+    Ok((
+        Secret::new(text.into_bytes()),
+        SecretSource::Generated(path),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn lookup_order_and_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut jwt = JwtSection::default();
+        let none = |_: &str| None;
+        let (s1, src) = lookup_secret(&jwt, dir.path(), &none).unwrap();
+        assert!(matches!(src, SecretSource::Generated(_)));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(GENERATED_SECRET_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let (s2, src) = lookup_secret(&jwt, dir.path(), &none).unwrap();
+        assert!(matches!(src, SecretSource::Persisted(_)));
+        assert_eq!(s1, s2);
+        let file = dir.path().join("cfg-secret");
+        std::fs::write(&file, "from-config-file\n").unwrap();
+        jwt.secret_key_file = Some(file);
+        let (s, src) = lookup_secret(&jwt, dir.path(), &none).unwrap();
+        assert_eq!(s.expose(), b"from-config-file");
+        assert!(matches!(src, SecretSource::ConfigFile(_)));
+        jwt.secret_key = Some("from-config".into());
+        assert_eq!(
+            lookup_secret(&jwt, dir.path(), &none).unwrap().0.expose(),
+            b"from-config"
+        );
+        let env = |k: &str| (k == "VIBECTL_JWT_SECRET").then(|| "from-env".to_owned());
+        assert_eq!(
+            lookup_secret(&jwt, dir.path(), &env).unwrap().0.expose(),
+            b"from-env"
+        );
+        assert_eq!(format!("{s:?} {s}"), "Secret(***) ***");
+    }
+}

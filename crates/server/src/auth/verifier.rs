@@ -1,0 +1,268 @@
+//! Token verification: pinned algorithms, required claims, leeway, revocation, and a cache of
+//! verified tokens so a repeated token costs a hash and a map lookup, not a signature check.
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::Validation;
+use sha2::{Digest, Sha256};
+
+use super::keys::KeySet;
+use super::store::Revocations;
+use super::{Claims, Subject};
+use crate::config::JwtSection;
+
+/// Entries kept in the verified-token cache before it is pruned.
+const CACHE_CAPACITY: usize = 10_000;
+
+/// Why a token was refused: the precise reason for the audit log (never sent to the caller), and
+/// the subject and jti when the signature was valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// Precise reason, e.g. `expired`.
+    pub reason: String,
+    /// `sub` of a correctly signed token.
+    pub subject: Option<String>,
+    /// `jti` of a correctly signed token.
+    pub jti: Option<String>,
+}
+
+impl Refusal {
+    /// A refusal with only a reason.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Refusal {
+            reason: reason.into(),
+            subject: None,
+            jti: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Cached {
+    subject: Subject,
+    exp: u64,
+    nbf: Option<u64>,
+    iat: Option<u64>,
+}
+
+/// Verifies bearer tokens against a key set and the current revocations.
+#[derive(Debug)]
+pub struct Verifier {
+    keys: KeySet,
+    validations: Vec<Validation>,
+    leeway: u64,
+    max_token_bytes: usize,
+    cache: RwLock<HashMap<[u8; 32], Cached>>,
+    revocations: RwLock<Arc<Revocations>>,
+}
+
+impl Verifier {
+    /// A verifier for `jwt:` settings and keys.
+    pub fn new(jwt: &JwtSection, keys: KeySet) -> Self {
+        let validations = keys
+            .keys
+            .iter()
+            .map(|k| {
+                let mut v = Validation::new(k.algorithm);
+                v.algorithms = vec![k.algorithm];
+                v.leeway = jwt.leeway_seconds;
+                v.validate_exp = true;
+                v.validate_nbf = true;
+                v.set_issuer(&[jwt.issuer.as_str()]);
+                let mut required = vec!["exp", "sub", "iss"];
+                if !jwt.audience.is_empty() {
+                    v.set_audience(&jwt.audience);
+                    required.push("aud");
+                }
+                v.set_required_spec_claims(&required);
+                v
+            })
+            .collect();
+        Verifier {
+            keys,
+            validations,
+            leeway: jwt.leeway_seconds,
+            max_token_bytes: jwt.max_token_bytes,
+            cache: RwLock::new(HashMap::new()),
+            revocations: RwLock::new(Arc::new(Revocations::default())),
+        }
+    }
+
+    /// Replaces the revocations (called when the store changes).
+    pub fn set_revocations(&self, r: Revocations) {
+        if let Ok(mut g) = self.revocations.write() {
+            *g = Arc::new(r);
+        }
+    }
+
+    fn revocations(&self) -> Arc<Revocations> {
+        self.revocations
+            .read()
+            .map(|g| Arc::clone(&g))
+            .unwrap_or_default()
+    }
+
+    /// Checks `token` at Unix time `now`.
+    pub fn verify(&self, token: &str, now: u64) -> Result<Subject, Refusal> {
+        if token.len() > self.max_token_bytes {
+            return Err(Refusal::new(format!(
+                "token too long ({} bytes, limit {})",
+                token.len(),
+                self.max_token_bytes
+            )));
+        }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let hit = self.cache.read().ok().and_then(|c| c.get(&digest).cloned());
+        if let Some(c) = hit {
+            self.check_time(c.exp, c.nbf, now).map_err(|r| Refusal {
+                subject: Some(c.subject.name().to_owned()),
+                jti: c.subject.jti().map(str::to_owned),
+                ..r
+            })?;
+            return self.check_revoked(c.subject, c.iat);
+        }
+        let claims = self.verify_signed(token)?;
+        let subject = Subject::verified(&claims.sub, claims.jti.as_deref());
+        self.check_revoked(subject.clone(), claims.iat)?;
+        if let Ok(mut cache) = self.cache.write() {
+            if cache.len() >= CACHE_CAPACITY {
+                cache.retain(|_, c| c.exp.saturating_add(self.leeway) >= now);
+                if cache.len() >= CACHE_CAPACITY {
+                    cache.clear();
+                }
+            }
+            cache.insert(
+                digest,
+                Cached {
+                    subject: subject.clone(),
+                    exp: claims.exp,
+                    nbf: claims.nbf,
+                    iat: claims.iat,
+                },
+            );
+        }
+        Ok(subject)
+    }
+
+    fn check_time(&self, exp: u64, nbf: Option<u64>, now: u64) -> Result<(), Refusal> {
+        if exp.saturating_add(self.leeway) < now {
+            return Err(Refusal::new("expired"));
+        }
+        if nbf.is_some_and(|n| n > now.saturating_add(self.leeway)) {
+            return Err(Refusal::new("not yet valid (nbf in the future)"));
+        }
+        Ok(())
+    }
+
+    fn check_revoked(&self, subject: Subject, iat: Option<u64>) -> Result<Subject, Refusal> {
+        match self
+            .revocations()
+            .is_revoked(subject.name(), subject.jti(), iat)
+        {
+            None => Ok(subject),
+            Some(reason) => Err(Refusal {
+                reason: reason.to_owned(),
+                subject: Some(subject.name().to_owned()),
+                jti: subject.jti().map(str::to_owned),
+            }),
+        }
+    }
+
+    fn verify_signed(&self, token: &str) -> Result<Claims, Refusal> {
+        let header = jsonwebtoken::decode_header(token).map_err(|e| {
+            Refusal::new(match header_alg(token) {
+                Some(alg) => format!("algorithm `{alg}` not accepted"),
+                None => format!("malformed token ({})", kind_name(e.kind())),
+            })
+        })?;
+        if !self.keys.keys.iter().any(|k| k.algorithm == header.alg) {
+            return Err(Refusal::new(format!(
+                "algorithm {:?} not accepted",
+                header.alg
+            )));
+        }
+        let mut tried = false;
+        for (i, key) in self.keys.keys.iter().enumerate() {
+            if !key.accepts(&header) {
+                continue;
+            }
+            tried = true;
+            let Some(validation) = self.validations.get(i) else {
+                continue;
+            };
+            match jsonwebtoken::decode::<Claims>(token, &key.key, validation) {
+                Ok(data) => return Ok(data.claims),
+                Err(e) if matches!(e.kind(), ErrorKind::InvalidSignature) => continue,
+                Err(e) => {
+                    // The signature was valid (jsonwebtoken checks it first): name the token.
+                    let claims: Option<serde_json::Value> =
+                        jsonwebtoken::dangerous::insecure_decode_claims(token).ok();
+                    let field = |k: &str| {
+                        claims
+                            .as_ref()
+                            .and_then(|c| c.get(k))
+                            .and_then(|v| v.as_str())
+                            .map(|s| s.chars().take(200).collect())
+                    };
+                    let signed = !matches!(
+                        e.kind(),
+                        ErrorKind::Base64(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken
+                    );
+                    return Err(Refusal {
+                        reason: claim_reason(e.kind()),
+                        subject: if signed { field("sub") } else { None },
+                        jti: if signed { field("jti") } else { None },
+                    });
+                }
+            }
+        }
+        Err(Refusal::new(if tried {
+            "bad signature"
+        } else if header.kid.is_some() {
+            "unknown key id (kid)"
+        } else {
+            "no key for this algorithm without kid"
+        }))
+    }
+}
+
+/// The `alg` of a header jsonwebtoken cannot parse (such as `none`), for the audit reason.
+fn header_alg(token: &str) -> Option<String> {
+    use base64::Engine as _;
+    let part = token.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part.trim_end_matches('='))
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let alg = v.get("alg")?.as_str()?;
+    Some(
+        alg.chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(20)
+            .collect(),
+    )
+}
+
+fn kind_name(k: &ErrorKind) -> String {
+    match k {
+        ErrorKind::Base64(_) => "bad base64".into(),
+        ErrorKind::Json(_) => "bad JSON".into(),
+        ErrorKind::Utf8(_) => "bad UTF-8".into(),
+        ErrorKind::InvalidToken => "not three dot-separated parts".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn claim_reason(k: &ErrorKind) -> String {
+    match k {
+        ErrorKind::ExpiredSignature => "expired".into(),
+        ErrorKind::ImmatureSignature => "not yet valid (nbf in the future)".into(),
+        ErrorKind::InvalidIssuer => "wrong issuer".into(),
+        ErrorKind::InvalidAudience => "wrong audience".into(),
+        ErrorKind::MissingRequiredClaim(c) => format!("missing claim {c}"),
+        ErrorKind::InvalidClaimFormat(c) => format!("malformed claim {c}"),
+        ErrorKind::Json(_) => "malformed claims".into(),
+        other => format!("invalid token ({})", kind_name(other)),
+    }
+}
