@@ -262,7 +262,16 @@ fn claim_reason(k: &ErrorKind) -> String {
         ErrorKind::InvalidAudience => "wrong audience".into(),
         ErrorKind::MissingRequiredClaim(c) => format!("missing claim {c}"),
         ErrorKind::InvalidClaimFormat(c) => format!("malformed claim {c}"),
-        ErrorKind::Json(_) => "malformed claims".into(),
+        ErrorKind::Json(e) => {
+            let msg = e.to_string();
+            match msg.split('`').nth(1) {
+                Some(field) if msg.starts_with("missing field") => format!("missing claim {field}"),
+                _ => format!(
+                    "malformed claims ({})",
+                    msg.chars().take(120).collect::<String>()
+                ),
+            }
+        }
         other => format!("invalid token ({})", kind_name(other)),
     }
 }

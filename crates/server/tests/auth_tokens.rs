@@ -1,0 +1,446 @@
+//! Token authentication end to end: hostile tokens refused with UNAUTHENTICATED before the
+//! provider is reached, valid ones (HS256, RS256 and EdDSA with `kid`) accepted on unary and
+//! streaming calls, revocation picked up by a running server, and the audit log.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+mod common;
+mod secure;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use jsonwebtoken::Algorithm;
+use secure::*;
+use tonic::Code;
+use vibectl_proto::GetServerInfoRequest;
+use vibectl_testkit::{MockProvider, ServerProcess};
+
+fn b64(v: &serde_json::Value) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
+}
+
+/// Config of the table server: auth on, our secret, an audience, an RS256 and an EdDSA key.
+fn auth_config(mock: &MockProvider, dir: &Path, with_keys: bool) -> String {
+    let base = common::config_for(mock, "  default_model: gpt-4o\n  require_auth: true\n", "");
+    let d = dir.display();
+    let keys = if with_keys {
+        format!(
+            "  verification_keys:\n    - {{kid: rsa-1, algorithm: RS256, public_key_file: {d}/rsa.pub}}\n    \
+             - {{kid: ed-1, algorithm: EdDSA, public_key_file: {d}/ed.pub}}\n"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{base}jwt:\n  secret_key: {SECRET}\n  audience: [{AUDIENCE}]\n  registry_file: {d}/tokens.jsonl\n\
+         {keys}audit:\n  path: {d}/audit.log\n"
+    )
+}
+
+fn issue(cfg: &Path, dir: &Path, sub: &str) -> String {
+    cli_ok(
+        cfg,
+        dir,
+        &[
+            "generate-token",
+            sub,
+            "--audience",
+            AUDIENCE,
+            "--expires-in",
+            "1h",
+        ],
+    )
+    .trim()
+    .to_owned()
+}
+
+fn jti_of(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    v["jti"].as_str().unwrap().to_owned()
+}
+
+async fn wait_for_audit(path: &Path, lines: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.lines().count() >= lines || Instant::now() > deadline {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_tokens_are_refused_and_valid_ones_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mock = MockProvider::start().await.unwrap();
+    let cfg_text = auth_config(&mock, d, true);
+    let cfg = d.join("config.yaml");
+    std::fs::write(&cfg, &cfg_text).unwrap();
+    let out = d.to_str().unwrap();
+    cli_ok(
+        &cfg,
+        d,
+        &[
+            "generate-keypair",
+            "--algorithm",
+            "RS256",
+            "--out-dir",
+            out,
+            "--name",
+            "rsa",
+        ],
+    );
+    cli_ok(
+        &cfg,
+        d,
+        &[
+            "generate-keypair",
+            "--algorithm",
+            "EdDSA",
+            "--out-dir",
+            out,
+            "--name",
+            "ed",
+        ],
+    );
+    cli_ok(
+        &cfg,
+        d,
+        &[
+            "generate-keypair",
+            "--algorithm",
+            "EdDSA",
+            "--out-dir",
+            out,
+            "--name",
+            "other",
+        ],
+    );
+    let rsa_pub = std::fs::read(d.join("rsa.pub")).unwrap();
+    let rsa_key = std::fs::read(d.join("rsa.key")).unwrap();
+    let ed_key = std::fs::read(d.join("ed.key")).unwrap();
+    let other_key = std::fs::read(d.join("other.key")).unwrap();
+
+    // Tokens revoked before the server starts (by jti and by subject).
+    let revoked = issue(&cfg, d, "carol");
+    cli_ok(&cfg, d, &["tokens", "revoke", &jti_of(&revoked)]);
+    let revoked_sub = issue(&cfg, d, "mallory");
+    cli_ok(&cfg, d, &["tokens", "revoke", "--subject", "mallory"]);
+    let issued = issue(&cfg, d, "alice");
+
+    let server = ServerProcess::spawn(&common::server_bin(), &cfg_text, &[], &[]).expect("server");
+    let hs = |c: &serde_json::Value| mint(c, Algorithm::HS256, SECRET.as_bytes(), None);
+    let good = claims("tester");
+    let valid = hs(&good);
+    let with = |k: &str, v: serde_json::Value| {
+        let mut c = claims("tester");
+        c[k] = v;
+        c
+    };
+    let without = |k: &str| {
+        let mut c = claims("tester");
+        c.as_object_mut().unwrap().remove(k);
+        c
+    };
+    let n = now();
+    let parts: Vec<&str> = valid.split('.').collect();
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(&with("sub", "admin".into())),
+        parts[2]
+    );
+    let alg_none = format!(
+        "{}.{}.",
+        b64(&serde_json::json!({"alg": "none", "typ": "JWT"})),
+        b64(&good)
+    );
+    let long = "a".repeat(10_000);
+
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        ("missing header", None, "missing authorization header"),
+        (
+            "wrong scheme",
+            Some("Basic dXNlcjpwYXNz".into()),
+            "wrong scheme",
+        ),
+        ("garbage", Some(bearer("not-a-jwt")), "malformed token"),
+        (
+            "alg none",
+            Some(bearer(&alg_none)),
+            "algorithm `none` not accepted",
+        ),
+        (
+            "HS256 keyed with the RSA public key",
+            Some(bearer(&mint(&good, Algorithm::HS256, &rsa_pub, None))),
+            "bad signature",
+        ),
+        (
+            "HS256 keyed with the RSA public key, RSA kid",
+            Some(bearer(&mint(
+                &good,
+                Algorithm::HS256,
+                &rsa_pub,
+                Some("rsa-1"),
+            ))),
+            "unknown key id",
+        ),
+        (
+            "wrong secret",
+            Some(bearer(&mint(
+                &good,
+                Algorithm::HS256,
+                b"not-the-secret",
+                None,
+            ))),
+            "bad signature",
+        ),
+        (
+            "EdDSA signed by another key",
+            Some(bearer(&mint(
+                &good,
+                Algorithm::EdDSA,
+                &other_key,
+                Some("ed-1"),
+            ))),
+            "bad signature",
+        ),
+        (
+            "expired",
+            Some(bearer(&hs(&with("exp", (n - 3600).into())))),
+            "expired",
+        ),
+        (
+            "nbf in the future",
+            Some(bearer(&hs(&with("nbf", (n + 3600).into())))),
+            "not yet valid",
+        ),
+        (
+            "wrong issuer",
+            Some(bearer(&hs(&with("iss", "someone-else".into())))),
+            "wrong issuer",
+        ),
+        (
+            "wrong audience",
+            Some(bearer(&hs(&with("aud", "other-service".into())))),
+            "wrong audience",
+        ),
+        (
+            "no audience",
+            Some(bearer(&hs(&without("aud")))),
+            "missing claim aud",
+        ),
+        (
+            "no exp",
+            Some(bearer(&hs(&without("exp")))),
+            "missing claim exp",
+        ),
+        ("tampered payload", Some(bearer(&tampered)), "bad signature"),
+        ("revoked jti", Some(bearer(&revoked)), "revoked token"),
+        (
+            "revoked subject",
+            Some(bearer(&revoked_sub)),
+            "revoked subject",
+        ),
+        ("over-long token", Some(bearer(&long)), "token too long"),
+    ];
+
+    let mut c = plain_client(server.addr).await;
+    let mut message = None;
+    for (name, header, _) in &cases {
+        let req = common::request(Some("gpt-4o"), "hi");
+        let err = c
+            .execute(with_auth(req.clone(), header.as_deref()))
+            .await
+            .expect_err(name);
+        assert_eq!(err.code(), Code::Unauthenticated, "{name}: {err:?}");
+        assert!(
+            err.message().contains("generate-token"),
+            "{name}: {}",
+            err.message()
+        );
+        // One message for every reason: it never says which check failed.
+        assert_eq!(
+            message.get_or_insert_with(|| err.message().to_owned()),
+            err.message(),
+            "{name}"
+        );
+        let err = c
+            .stream_execute(with_auth(req, header.as_deref()))
+            .await
+            .expect_err(name);
+        assert_eq!(err.code(), Code::Unauthenticated, "{name} (stream)");
+    }
+    assert_eq!(
+        mock.request_count(),
+        0,
+        "the provider must never be reached"
+    );
+
+    // Valid tokens: HS256 minted here, HS256 from generate-token, RS256 and EdDSA with kid.
+    let rs = mint(
+        &claims("rsa-user"),
+        Algorithm::RS256,
+        &rsa_key,
+        Some("rsa-1"),
+    );
+    let ed = mint(&claims("ed-user"), Algorithm::EdDSA, &ed_key, Some("ed-1"));
+    for token in [&valid, &issued, &rs, &ed] {
+        let resp = c
+            .execute(with_auth(
+                common::request(Some("gpt-4o"), "hi"),
+                Some(&bearer(token)),
+            ))
+            .await
+            .expect("valid token accepted");
+        common::success(resp.get_ref());
+    }
+    let mut s = c
+        .stream_execute(with_auth(
+            common::request(Some("gpt-4o"), "hi"),
+            Some(&bearer(&valid)),
+        ))
+        .await
+        .expect("stream accepted")
+        .into_inner();
+    let mut chunks = 0;
+    while s.message().await.expect("chunk").is_some() {
+        chunks += 1;
+    }
+    assert!(chunks >= 2, "text, complete and metrics chunks");
+    // Cached: the same token again still works.
+    c.get_server_info(with_auth(GetServerInfoRequest {}, Some(&bearer(&valid))))
+        .await
+        .unwrap();
+    assert_eq!(mock.request_count(), 5);
+
+    // Health needs no token.
+    let mut health = tonic_health::pb::health_client::HealthClient::new(
+        tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+    );
+    health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .expect("health is exempt");
+
+    // The audit log has every case with its reason, and no token anywhere.
+    let audit = wait_for_audit(&d.join("audit.log"), 5 + cases.len() * 2 + 6).await;
+    let failed: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains("\"auth_failed\""))
+        .collect();
+    for (name, _, reason) in &cases {
+        assert!(
+            failed.iter().any(|l| l.contains(reason)),
+            "{name}: no `{reason}` in\n{audit}"
+        );
+    }
+    assert!(audit.contains("\"auth_ok\""), "{audit}");
+    assert!(audit.contains(&jti_of(&issued)));
+    assert!(audit
+        .lines()
+        .any(|l| l.contains("\"revoked subject\"") && l.contains("mallory")));
+    assert!(audit.contains("\"token_issued\"") && audit.contains("\"subject_revoked\""));
+    let registry = std::fs::read_to_string(d.join("tokens.jsonl")).unwrap();
+    let logs = format!(
+        "{audit}\n{registry}\n{}\n{}",
+        server.stderr(),
+        server.stdout()
+    );
+    for (name, header, _) in &cases {
+        if let Some(t) = header.as_deref().and_then(|h| h.strip_prefix("Bearer ")) {
+            if t.len() > 20 {
+                assert!(!logs.contains(t), "{name}: token text found in the logs");
+            }
+        }
+    }
+    for t in [&valid, &issued, &rs, &ed] {
+        assert!(
+            !logs.contains(t.as_str()),
+            "a valid token leaked into the logs"
+        );
+        assert!(
+            !logs.contains(t.split('.').nth(2).unwrap()),
+            "a signature leaked into the logs"
+        );
+    }
+    assert!(!logs.contains(SECRET), "the secret leaked into the logs");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_server_honours_revocation_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mock = MockProvider::start().await.unwrap();
+    let cfg_text = auth_config(&mock, d, false);
+    let cfg = d.join("config.yaml");
+    std::fs::write(&cfg, &cfg_text).unwrap();
+    let server = ServerProcess::spawn(&common::server_bin(), &cfg_text, &[], &[]).expect("server");
+    let mut c = plain_client(server.addr).await;
+    let token = issue(&cfg, d, "bob");
+    let other = issue(&cfg, d, "bob-2");
+    let call = |t: &str| with_auth(GetServerInfoRequest {}, Some(&bearer(t)));
+    c.get_server_info(call(&token))
+        .await
+        .expect("fresh token works");
+
+    let started = Instant::now();
+    let listed = cli_ok(&cfg, d, &["tokens", "revoke", &jti_of(&token)]);
+    assert!(listed.contains("revoked token"), "{listed}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match c.get_server_info(call(&token)).await {
+            Err(e) if e.code() == Code::Unauthenticated => break,
+            Ok(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(25)).await
+            }
+            other => panic!("revocation not honoured: {other:?}"),
+        }
+    }
+    eprintln!("revocation honoured after {:?}", started.elapsed());
+    c.get_server_info(call(&other))
+        .await
+        .expect("other tokens unaffected");
+
+    cli_ok(&cfg, d, &["tokens", "revoke", "--subject", "bob-2"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.get_server_info(call(&other)).await.is_ok() {
+        assert!(Instant::now() < deadline, "subject revocation not honoured");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let fresh = issue(&cfg, d, "bob-2");
+    tokio::time::sleep(Duration::from_millis(1100)).await; // iat must be after the revocation second
+    let fresh2 = issue(&cfg, d, "bob-2");
+    c.get_server_info(call(&fresh2))
+        .await
+        .expect("tokens issued after a subject revocation work");
+    drop(fresh);
+
+    let list: serde_json::Value =
+        serde_json::from_str(&cli_ok(&cfg, d, &["tokens", "list", "--json"])).unwrap();
+    let rows = list.as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    let revoked = |jti: &str| {
+        rows.iter().find(|r| r["jti"] == jti).unwrap()["revoked"]
+            .as_bool()
+            .unwrap()
+    };
+    assert!(revoked(&jti_of(&token)) && revoked(&jti_of(&other)) && !revoked(&jti_of(&fresh2)));
+    let table = cli_ok(&cfg, d, &["tokens", "list"]);
+    assert!(
+        table.contains("SUBJECT") && table.contains("bob-2") && table.contains("revoked"),
+        "{table}"
+    );
+}

@@ -1,0 +1,138 @@
+//! Helpers for the authentication and TLS tests: token minting, authed requests, the CLI, TLS
+//! clients and certificates.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+use vibectl_proto::vibectl_llm_proxy_client::VibectlLlmProxyClient;
+
+/// The shared HS256 secret of the test servers.
+pub const SECRET: &str = "test-secret-0123456789-abcdefghijklmnop";
+/// The audience the table server requires.
+pub const AUDIENCE: &str = "vibectl-test";
+
+/// Unix seconds now.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Signs `claims` with `alg` and `key` (secret bytes or a PEM private key).
+pub fn mint(claims: &serde_json::Value, alg: Algorithm, key: &[u8], kid: Option<&str>) -> String {
+    let mut h = Header::new(alg);
+    h.kid = kid.map(str::to_owned);
+    let key = match alg {
+        Algorithm::RS256 => EncodingKey::from_rsa_pem(key).unwrap(),
+        Algorithm::EdDSA => EncodingKey::from_ed_pem(key).unwrap(),
+        _ => EncodingKey::from_secret(key).unwrap(),
+    };
+    jsonwebtoken::encode(&h, claims, &key).unwrap()
+}
+
+/// Good claims for `sub` (valid for an hour, our issuer and audience).
+pub fn claims(sub: &str) -> serde_json::Value {
+    let n = now();
+    serde_json::json!({"sub": sub, "iss": "vibectl-server", "aud": AUDIENCE, "iat": n, "nbf": n,
+        "exp": n + 3600, "jti": uuid::Uuid::new_v4().to_string()})
+}
+
+/// A request carrying `authorization: <header>` (when given).
+pub fn with_auth<T>(msg: T, header: Option<&str>) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    if let Some(h) = header {
+        r.metadata_mut()
+            .insert("authorization", h.parse().expect("ASCII header"));
+    }
+    r
+}
+
+/// `Bearer <token>`.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+/// Runs the server CLI with `config` and state dir `state`.
+pub fn cli(config: &Path, state: &Path, args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_vibectl-server"))
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("VIBECTL_SERVER_STATE_DIR", state)
+        .env_remove("VIBECTL_JWT_SECRET")
+        .env_remove("VIBECTL_JWT_SECRET_FILE")
+        .output()
+        .expect("run vibectl-server");
+    out
+}
+
+/// Runs the CLI and returns stdout, panicking with stderr on failure.
+pub fn cli_ok(config: &Path, state: &Path, args: &[&str]) -> String {
+    let out = cli(config, state, args);
+    assert!(
+        out.status.success(),
+        "vibectl-server {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A plaintext client.
+pub async fn plain_client(addr: std::net::SocketAddr) -> VibectlLlmProxyClient<Channel> {
+    VibectlLlmProxyClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect")
+}
+
+/// A TLS channel to `addr` trusting `ca_pem` (none: no trusted roots), presenting `identity`.
+pub async fn tls_channel(
+    addr: std::net::SocketAddr,
+    ca_pem: Option<&[u8]>,
+    identity: Option<(&[u8], &[u8])>,
+) -> Result<Channel, tonic::transport::Error> {
+    let mut tls = ClientTlsConfig::new().domain_name("localhost");
+    if let Some(ca) = ca_pem {
+        tls = tls.ca_certificate(Certificate::from_pem(ca));
+    }
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    Channel::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls)?
+        .connect()
+        .await
+}
+
+/// A CA made with the server's own `ca init` in `dir` (returns the CA dir).
+pub fn make_ca(dir: &Path) -> PathBuf {
+    let ca = dir.join("ca");
+    let cfg = dir.join("unused-config.yaml");
+    cli_ok(&cfg, dir, &["ca", "init", "--ca-dir", ca.to_str().unwrap()]);
+    ca
+}
+
+/// `ca create-server-cert localhost --san 127.0.0.1` in `ca`; returns (cert, key) paths.
+pub fn server_cert(ca: &Path) -> (PathBuf, PathBuf) {
+    let cfg = ca.join("unused-config.yaml");
+    cli_ok(
+        &cfg,
+        ca,
+        &[
+            "ca",
+            "create-server-cert",
+            "localhost",
+            "--san",
+            "127.0.0.1",
+            "--ca-dir",
+            ca.to_str().unwrap(),
+        ],
+    );
+    let d = ca.join("server_certs/localhost");
+    (d.join("localhost.crt"), d.join("localhost.key"))
+}
