@@ -57,11 +57,15 @@ pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-/// Runs the server CLI with `config` and state dir `state`.
+/// Runs the server CLI with `config` (when the file exists; else defaults) and state dir `state`.
 pub fn cli(config: &Path, state: &Path, args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_vibectl-server"))
-        .arg("--config")
-        .arg(config)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vibectl-server"));
+    if config.exists() {
+        cmd.arg("--config").arg(config);
+    } else {
+        cmd.env("VIBECTL_SERVER_CONFIG_DIR", state);
+    }
+    let out = cmd
         .args(args)
         .env("VIBECTL_SERVER_STATE_DIR", state)
         .env_remove("VIBECTL_JWT_SECRET")
