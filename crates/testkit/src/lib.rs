@@ -1,6 +1,7 @@
 //! Test-only helpers: a mock OpenAI/Anthropic provider and a spawner for the real binaries.
 #![warn(missing_docs)]
 
+pub mod fake_kube;
 pub mod mock_provider;
 pub mod server_process;
 
