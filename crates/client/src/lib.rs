@@ -3,5 +3,8 @@
 pub mod cli;
 pub mod config;
 pub mod kube;
+pub mod memory;
 pub mod model;
 pub mod proxy;
+pub mod ui;
+pub mod vibe;

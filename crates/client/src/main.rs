@@ -4,11 +4,15 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 
-use vibectl_client::cli::{Cli, Command, ConfigCommand, ProxyCommand};
+use clap::CommandFactory;
+use vibectl_client::cli::{Cli, Command, ConfigCommand, GlobalArgs, MemoryCommand, ProxyCommand};
 use vibectl_client::config::Config;
+use vibectl_client::kube::Kubectl;
 use vibectl_client::proxy::setup;
 use vibectl_client::proxy::url::ProxyUrl;
 use vibectl_client::proxy::ProxyTarget;
+use vibectl_client::ui::Ui;
+use vibectl_client::vibe::{Session, StepOutcome};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -25,7 +29,50 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Config(cmd) => config_command(cmd),
         Command::SetupProxy(cmd) => proxy_command(cmd),
-        _ => anyhow::bail!("not implemented yet"),
+        Command::Memory(cmd) => memory_command(cmd),
+        Command::Completion { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "vibectl",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Just { args } => {
+            let cfg = Config::load()?;
+            let code = Kubectl::new(&cfg, &cli.global).run_attached(&args)?;
+            Ok(exit(code))
+        }
+        Command::Version => {
+            println!("vibectl {}", env!("CARGO_PKG_VERSION"));
+            let cfg = Config::load()?;
+            let profile = cli.global.proxy.clone().or_else(|| cfg.active_profile());
+            if let (Some(name), false) = (profile, cli.global.no_proxy) {
+                let target = setup::target_for(&cfg, Some(&name))?;
+                match runtime()?.block_on(setup::test(&target)) {
+                    Ok(r) => println!(
+                        "server: {} {} (profile `{name}`, {})",
+                        if r.info.server_name.is_empty() {
+                            "vibectl-server"
+                        } else {
+                            &r.info.server_name
+                        },
+                        r.info.server_version,
+                        target.url.masked()
+                    ),
+                    Err(e) => println!(
+                        "server: unavailable (profile `{name}`): {}",
+                        e.to_string().lines().next().unwrap_or("")
+                    ),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        command => {
+            let cfg = Config::load()?;
+            runtime()?.block_on(llm_command(command, &cli.global, &cfg))
+        }
     }
 }
 
@@ -180,4 +227,126 @@ fn proxy_command(cmd: ProxyCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+}
+
+fn memory_command(cmd: MemoryCommand) -> Result<ExitCode> {
+    let cfg = Config::load()?;
+    let max = usize::try_from(cfg.int("memory.max_chars")).unwrap_or(1500);
+    match cmd {
+        MemoryCommand::Show => {
+            let m = vibectl_client::memory::load();
+            if m.trim().is_empty() {
+                println!("(memory is empty)");
+            } else {
+                println!("{}", m.trim_end());
+            }
+        }
+        MemoryCommand::Set { text } => {
+            vibectl_client::memory::save(&text.join(" "), max)?;
+            println!("Memory set");
+        }
+        MemoryCommand::Clear => {
+            vibectl_client::memory::clear()?;
+            println!("Memory cleared");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Commands that talk to a model: vibe, auto, get, describe, logs, events.
+async fn llm_command(command: Command, global: &GlobalArgs, cfg: &Config) -> Result<ExitCode> {
+    let kubectl = Kubectl::new(cfg, global);
+    let ui = Ui::new(cfg);
+    // Wrappers with --raw never need a model.
+    let (verb, raw_args) = match &command {
+        Command::Get(a) => ("get", Some(a)),
+        Command::Describe(a) => ("describe", Some(a)),
+        Command::Logs(a) => ("logs", Some(a)),
+        Command::Events(a) => ("events", Some(a)),
+        _ => ("", None),
+    };
+    if let Some(a) = raw_args {
+        let raw = a.raw || a.args.iter().any(|x| x == "--raw");
+        let mut args = vec![verb.to_owned()];
+        args.extend(a.args.iter().filter(|x| *x != "--raw").cloned());
+        if raw {
+            let out = kubectl.run(&args, None).await?;
+            print!("{}", out.stdout);
+            eprint!("{}", out.stderr);
+            return Ok(exit(out.code.unwrap_or(124)));
+        }
+        let model = vibectl_client::model::open(cfg, global).await?;
+        let session = session(cfg, global, &*model, &kubectl, ui);
+        let code = session
+            .run_and_summarize(&args, None, &[0], false, None)
+            .await?;
+        return Ok(exit(code));
+    }
+    let model = vibectl_client::model::open(cfg, global).await?;
+    let session = session(cfg, global, &*model, &kubectl, ui);
+    match command {
+        Command::Vibe { request } => match session.step(&request.join(" ")).await? {
+            StepOutcome::Continue => Ok(ExitCode::SUCCESS),
+            StepOutcome::Done(c) | StepOutcome::Failed(c) => Ok(exit(c)),
+        },
+        Command::Auto {
+            request,
+            limit,
+            interval,
+        } => {
+            let request = request.join(" ");
+            for step in 1..=limit.max(1) {
+                ui.note(&format!("auto: step {step} of at most {limit}"));
+                let outcome = tokio::select! {
+                    r = session.step(&request) => r?,
+                    _ = tokio::signal::ctrl_c() => {
+                        eprintln!("Interrupted.");
+                        return Ok(exit(130));
+                    }
+                };
+                if let StepOutcome::Done(c) = outcome {
+                    return Ok(exit(c));
+                }
+                if interval > 0 && step < limit {
+                    tokio::select! {
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(interval)) => {}
+                        _ = tokio::signal::ctrl_c() => {
+                            eprintln!("Interrupted.");
+                            return Ok(exit(130));
+                        }
+                    }
+                }
+            }
+            ui.note(&format!("auto: stopped after {limit} steps without DONE"));
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => anyhow::bail!("internal: unexpected command"),
+    }
+}
+
+fn session<'a>(
+    cfg: &Config,
+    global: &GlobalArgs,
+    model: &'a dyn vibectl_client::model::ModelAccess,
+    kubectl: &'a Kubectl,
+    ui: Ui,
+) -> Session<'a> {
+    Session {
+        model,
+        kubectl,
+        ui,
+        yes: global.yes,
+        show_metrics: global.show_metrics || cfg.flag("display.show_metrics"),
+        stream: cfg.flag("display.stream"),
+        show_raw: cfg.flag("display.show_raw_output"),
+        memory_chars: if cfg.flag("memory.enabled") {
+            usize::try_from(cfg.int("memory.max_chars")).unwrap_or(1500)
+        } else {
+            0
+        },
+    }
 }

@@ -2,5 +2,5 @@
 pub mod runner;
 pub mod safety;
 
-pub use runner::{Kubectl, KubectlOutput};
+pub use runner::{KubeError, Kubectl, KubectlOutput};
 pub use safety::{classify, Safety};

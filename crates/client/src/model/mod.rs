@@ -129,3 +129,36 @@ pub trait ModelAccess: Send + Sync {
         sink: TextSink<'a>,
     ) -> BoxFuture<'a, Result<LlmAnswer, ModelError>>;
 }
+
+/// Opens the model access a command should use: `--no-proxy`, `--proxy NAME`, the active profile,
+/// else direct mode; `--model` overrides `llm.model`.
+pub async fn open(
+    cfg: &crate::config::Config,
+    global: &crate::cli::GlobalArgs,
+) -> Result<Box<dyn ModelAccess>, ModelError> {
+    let model = global.model.clone().or_else(|| cfg.text("llm.model"));
+    let profile = if global.no_proxy {
+        None
+    } else {
+        global.proxy.clone().or_else(|| cfg.active_profile())
+    };
+    match profile {
+        None => Ok(Box::new(direct::DirectModel::from_config(
+            cfg,
+            model.as_deref(),
+        )?)),
+        Some(name) => {
+            let profiles = cfg.profiles();
+            let p = profiles.get(&name).ok_or_else(|| {
+                ModelError::Model(format!(
+                    "no proxy profile named `{name}`\n  see them with: vibectl setup-proxy list"
+                ))
+            })?;
+            let target = crate::proxy::ProxyTarget::from_profile(&name, p, cfg)?;
+            let ttl = Duration::from_secs(cfg.int("proxy.server_info_ttl_seconds").max(0) as u64);
+            Ok(Box::new(
+                proxy::ProxyModel::connect(&target, model, ttl).await?,
+            ))
+        }
+    }
+}

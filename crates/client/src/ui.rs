@@ -1,0 +1,105 @@
+//! Terminal output: colour when wanted, plain text otherwise, and confirmation prompts.
+use std::io::{BufRead, IsTerminal, Write};
+
+use crate::config::Config;
+
+/// How to print.
+#[derive(Clone, Copy, Debug)]
+pub struct Ui {
+    /// ANSI colours on stderr/stdout.
+    pub color: bool,
+    /// stderr is a terminal (progress notes are shown and erased).
+    pub progress: bool,
+}
+
+/// Why a confirmation could not be asked.
+#[derive(Debug, thiserror::Error)]
+#[error("{what} needs confirmation and there is no terminal to ask on; nothing was run\n  re-run with --yes to allow mutating commands (refused commands are never run)")]
+pub struct NoTerminal {
+    /// What needed confirmation.
+    pub what: String,
+}
+
+impl Ui {
+    /// From `display.color`, `NO_COLOR` and whether the streams are terminals.
+    pub fn new(cfg: &Config) -> Ui {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        let color = match cfg.text("display.color").as_deref() {
+            Some("always") => true,
+            Some("never") => false,
+            _ => !no_color && std::io::stderr().is_terminal(),
+        };
+        Ui {
+            color,
+            progress: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.color {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// A command about to run.
+    pub fn command(&self, text: &str) {
+        eprintln!("{} {}", self.paint("1;36", "Running:"), text);
+    }
+
+    /// A plan line.
+    pub fn plan(&self, text: &str) {
+        eprintln!("{} {}", self.paint("1;34", "Plan:"), text);
+    }
+
+    /// A note.
+    pub fn note(&self, text: &str) {
+        eprintln!("{}", self.paint("2", text));
+    }
+
+    /// A warning.
+    pub fn warn(&self, text: &str) {
+        eprintln!("{} {}", self.paint("1;33", "Warning:"), text);
+    }
+
+    /// A refusal or failure.
+    pub fn error(&self, text: &str) {
+        eprintln!("{} {}", self.paint("1;31", "Refused:"), text);
+    }
+
+    /// Shows a transient progress note on a terminal.
+    pub fn busy(&self, text: &str) {
+        if self.progress {
+            eprint!("{}", self.paint("2", &format!("{text}…")));
+            let _ = std::io::stderr().flush();
+        }
+    }
+
+    /// Erases the progress note.
+    pub fn done(&self) {
+        if self.progress {
+            eprint!("\r\x1b[K");
+            let _ = std::io::stderr().flush();
+        }
+    }
+
+    /// Asks yes/no on the terminal; fails closed when stdin is not a terminal.
+    pub fn confirm(&self, question: &str) -> Result<bool, NoTerminal> {
+        if !std::io::stdin().is_terminal() {
+            return Err(NoTerminal {
+                what: question.to_owned(),
+            });
+        }
+        eprint!("{} [y/N] ", self.paint("1;33", question));
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line).is_err() {
+            return Ok(false);
+        }
+        Ok(matches!(
+            line.trim().to_ascii_lowercase().as_str(),
+            "y" | "yes"
+        ))
+    }
+}

@@ -1,0 +1,70 @@
+//! Prompt fragments for planning, summaries and recovery.
+
+/// System prompt of the planner.
+pub const PLANNER_SYSTEM: &str = "You are vibectl, a careful Kubernetes assistant. You plan exactly one next step \
+for the user's request and answer with one JSON object of the form {\"action\": {...}} and nothing else.\n\
+action_type COMMAND: `commands` is the kubectl argument list with the verb first and without the word kubectl \
+(e.g. [\"get\", \"pods\", \"-n\", \"web\"]); put a manifest in `yaml_manifest` (it is sent on stdin with -f -); \
+add a short `explanation`.\n\
+action_type THOUGHT (`text`), FEEDBACK (`message`, optional `explanation`, `suggestion`), WAIT (`duration_seconds`), \
+ERROR (`message`) when the request cannot be done, DONE (optional `exit_code`, `explanation`) when the goal is reached.\n\
+Rules: never use shell syntax (no pipes, ;, &&, redirections, $(...), backticks); never name another program; \
+never use interactive or endless commands (edit, port-forward, proxy, attach, exec -it, --watch, logs -f); \
+prefer read-only commands when the request is a question.";
+
+/// System prompt for summarising kubectl output.
+pub const SUMMARY_SYSTEM: &str =
+    "You summarise kubectl output for a Kubernetes user in a few short lines: \
+what is there, what is wrong, what to look at next. Plain text, no preamble, no code fences.";
+
+/// System prompt for suggesting a recovery after kubectl failed.
+pub const RECOVERY_SYSTEM: &str =
+    "A kubectl command failed. In two or three short lines, say what the error \
+means and suggest the next command or fix. Plain text, no code fences.";
+
+/// Largest output handed to the model, in characters (head and tail are kept).
+pub const MAX_OUTPUT_CHARS: usize = 20_000;
+
+/// Shortens long kubectl output, keeping its beginning and end.
+pub fn clip(output: &str) -> String {
+    if output.chars().count() <= MAX_OUTPUT_CHARS {
+        return output.to_owned();
+    }
+    let half = MAX_OUTPUT_CHARS / 2;
+    let head: String = output.chars().take(half).collect();
+    let tail: Vec<char> = output.chars().rev().take(half).collect();
+    let tail: String = tail.into_iter().rev().collect();
+    format!("{head}\n[... output truncated ...]\n{tail}")
+}
+
+/// The planner's user fragments: memory, then the request.
+pub fn planner_user(memory: &str, request: &str, namespace: Option<&str>) -> Vec<String> {
+    let mut out = Vec::new();
+    if !memory.trim().is_empty() {
+        out.push(format!("Memory from earlier steps:\n{memory}"));
+    }
+    if let Some(ns) = namespace {
+        out.push(format!("The default namespace is {ns}."));
+    }
+    let request = request.trim();
+    if request.is_empty() {
+        out.push("Request: continue with the next step toward the goal in memory.".into());
+    } else {
+        out.push(format!("Request: {request}"));
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_keeps_both_ends() {
+        let long = format!("start{}end", "x".repeat(MAX_OUTPUT_CHARS * 2));
+        let c = clip(&long);
+        assert!(c.starts_with("start") && c.ends_with("end") && c.contains("truncated"));
+        assert_eq!(clip("short"), "short");
+    }
+}

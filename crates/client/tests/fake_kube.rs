@@ -1,0 +1,116 @@
+//! The fake Kubernetes API works with the real kubectl.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+use vibectl_testkit::fake_kube::{FakeKube, Resource};
+
+fn kubectl(
+    kubeconfig: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new("/usr/bin/kubectl")
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .args(args)
+        .env("HOME", kubeconfig.parent().unwrap())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    if let Some(s) = stdin {
+        pipe.write_all(s.as_bytes()).unwrap();
+    }
+    drop(pipe);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_kubectl_lists_creates_scales_and_deletes() {
+    let kube = FakeKube::start().await.unwrap();
+    kube.add_pod("default", "web-1");
+    kube.add_service("default", "web", 80);
+    kube.add_deployment("default", "web", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let kc = kube
+        .write_kubeconfig(&dir.path().join("kubeconfig"))
+        .unwrap();
+    let k = |args: &'static [&'static str], stdin: Option<&'static str>| {
+        let kc = kc.clone();
+        tokio::task::spawn_blocking(move || kubectl(&kc, args, stdin))
+    };
+
+    let (code, out, err) = k(&["get", "pods", "-n", "default"], None).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("NAME") && out.contains("web-1") && out.contains("Running"),
+        "{out}"
+    );
+
+    let (code, out, err) = k(&["get", "services"], None).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("web") && out.contains("80/TCP"), "{out}");
+
+    let (code, out, err) = k(&["get", "deploy", "web", "-o", "json"], None)
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"replicas\": 2"), "{out}");
+
+    let (code, _, err) = k(&["scale", "deployment", "web", "--replicas=3"], None)
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{err}");
+    let d = kube.get(Resource::Deployments, "default", "web").unwrap();
+    assert_eq!(d.pointer("/spec/replicas").unwrap(), 3);
+
+    let (code, _, err) = k(
+        &[
+            "patch",
+            "deployment",
+            "web",
+            "-p",
+            r#"{"metadata":{"labels":{"tier":"front"}}}"#,
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        kube.get(Resource::Deployments, "default", "web")
+            .unwrap()
+            .pointer("/metadata/labels/tier")
+            .unwrap(),
+        "front"
+    );
+
+    let manifest = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: api-1\nspec:\n  containers:\n  - name: main\n    image: nginx\n";
+    let (code, out, err) = k(&["create", "-f", "-"], Some(manifest)).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("pod/api-1 created"), "{out}");
+
+    let (code, out, err) = k(&["delete", "pod", "web-1"], None).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("\"web-1\" deleted"), "{out}");
+    assert_eq!(
+        kube.names(Resource::Pods, "default"),
+        vec!["api-1".to_owned()]
+    );
+
+    let (code, out, err) = k(&["get", "namespaces"], None).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("kube-system"), "{out}");
+
+    let (code, _, err) = k(&["get", "pod", "nope"], None).await.unwrap();
+    assert_ne!(code, 0);
+    assert!(err.contains("not found"), "{err}");
+}
