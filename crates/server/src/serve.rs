@@ -85,7 +85,7 @@ pub async fn run(cfg: ServerConfig, source: ConfigSource, args: &ServeArgs) -> a
         }
         tracing::warn!(
             host = %cfg.server.host, tls = tls_on, auth = auth_on,
-            "serving beyond loopback WITHOUT both TLS and authentication (--allow-insecure-public)"
+            "serving beyond loopback WITHOUT TLS and authentication both on (--allow-insecure-public)"
         );
     }
     let env = |k: &str| std::env::var(k).ok();

@@ -275,3 +275,106 @@ fn claim_reason(k: &ErrorKind) -> String {
         other => format!("invalid token ({})", kind_name(other)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::auth::keys::VerificationKey;
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+
+    const SECRET: &[u8] = b"unit-test-secret";
+
+    fn verifier(leeway: u64) -> Verifier {
+        let jwt = JwtSection {
+            leeway_seconds: leeway,
+            ..JwtSection::default()
+        };
+        let keys = KeySet {
+            keys: vec![VerificationKey {
+                kid: None,
+                algorithm: Algorithm::HS256,
+                key: DecodingKey::from_secret(SECRET).unwrap(),
+            }],
+        };
+        Verifier::new(&jwt, keys)
+    }
+
+    fn token(sub: &str, exp: u64, iat: u64) -> String {
+        let claims = Claims {
+            sub: sub.into(),
+            iss: "vibectl-server".into(),
+            iat: Some(iat),
+            nbf: None,
+            exp,
+            jti: Some(format!("jti-{sub}-{exp}")),
+            aud: None,
+        };
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(SECRET).unwrap(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn cached_tokens_still_expire_and_get_revoked() {
+        let v = verifier(0);
+        let now = crate::auth::unix_now();
+        let t = token("alice", now + 100, now);
+        assert_eq!(v.verify(&t, now).unwrap().name(), "alice");
+        // Cache hit after expiry: refused without a signature check.
+        assert_eq!(v.verify(&t, now + 101).unwrap_err().reason, "expired");
+        assert!(v.verify(&t, now).is_ok());
+        let mut r = Revocations::default();
+        r.jtis.insert(format!("jti-alice-{}", now + 100));
+        v.set_revocations(r);
+        let refusal = v.verify(&t, now).unwrap_err();
+        assert_eq!(refusal.reason, "revoked token (jti)");
+        assert_eq!(refusal.subject.as_deref(), Some("alice"));
+        let mut r = Revocations::default();
+        r.subjects.insert("bob".into(), now);
+        v.set_revocations(r);
+        assert!(v.verify(&token("bob", now + 100, now), now).is_err());
+        assert!(v.verify(&token("bob", now + 100, now + 1), now + 1).is_ok());
+    }
+
+    #[test]
+    fn leeway_applies_to_exp() {
+        let v = verifier(30);
+        let now = crate::auth::unix_now();
+        let t = token("carol", now - 10, now - 100);
+        assert!(
+            v.verify(&t, now).is_ok(),
+            "10 s past exp is within 30 s leeway"
+        );
+        assert_eq!(v.verify(&t, now + 25).unwrap_err().reason, "expired");
+    }
+
+    /// Not an assertion: prints what a verification costs in this (dev) build.
+    /// `cargo test -p vibectl-server --lib verify_cost -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn verify_cost() {
+        let v = verifier(30);
+        let now = crate::auth::unix_now();
+        let n = 20_000u32;
+        let tokens: Vec<String> = (0..n)
+            .map(|i| token(&format!("u{i}"), now + 1000, now))
+            .collect();
+        let start = std::time::Instant::now();
+        for t in &tokens {
+            v.verify(t, now).unwrap();
+        }
+        let cold = start.elapsed() / n;
+        let start = std::time::Instant::now();
+        for _ in 0..5 {
+            for t in tokens.iter().take(5_000) {
+                v.verify(t, now).unwrap();
+            }
+        }
+        let warm = start.elapsed() / 25_000;
+        println!("HS256 verify: signature check {cold:?}/token, cached {warm:?}/token");
+    }
+}
