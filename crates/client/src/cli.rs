@@ -289,3 +289,33 @@ pub enum ProxyCommand {
         insecure: bool,
     },
 }
+
+impl KubectlArgs {
+    /// Splits vibectl's own flags (`--raw`, `--show-metrics`, `--model M`, `--proxy P`,
+    /// `--no-proxy`, `--yes`) out of the kubectl arguments, applying them to `global`.
+    pub fn split(&self, global: &mut GlobalArgs) -> (Vec<String>, bool) {
+        let mut raw = self.raw;
+        let mut out = Vec::new();
+        let mut it = self.args.iter();
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--raw" => raw = true,
+                "--show-metrics" => global.show_metrics = true,
+                "--no-proxy" => global.no_proxy = true,
+                "--yes" => global.yes = true,
+                "--model" => global.model = it.next().cloned(),
+                "--proxy" => global.proxy = it.next().cloned(),
+                _ => {
+                    if let Some(m) = a.strip_prefix("--model=") {
+                        global.model = Some(m.to_owned());
+                    } else if let Some(p) = a.strip_prefix("--proxy=") {
+                        global.proxy = Some(p.to_owned());
+                    } else {
+                        out.push(a.clone());
+                    }
+                }
+            }
+        }
+        (out, raw)
+    }
+}

@@ -270,17 +270,18 @@ async fn llm_command(command: Command, global: &GlobalArgs, cfg: &Config) -> Res
         _ => ("", None),
     };
     if let Some(a) = raw_args {
-        let raw = a.raw || a.args.iter().any(|x| x == "--raw");
+        let mut global = global.clone();
+        let (rest, raw) = a.split(&mut global);
         let mut args = vec![verb.to_owned()];
-        args.extend(a.args.iter().filter(|x| *x != "--raw").cloned());
+        args.extend(rest);
         if raw {
             let out = kubectl.run(&args, None).await?;
             print!("{}", out.stdout);
             eprint!("{}", out.stderr);
             return Ok(exit(out.code.unwrap_or(124)));
         }
-        let model = vibectl_client::model::open(cfg, global).await?;
-        let session = session(cfg, global, &*model, &kubectl, ui);
+        let model = vibectl_client::model::open(cfg, &global).await?;
+        let session = session(cfg, &global, &*model, &kubectl, ui);
         let code = session
             .run_and_summarize(&args, None, &[0], false, None)
             .await?;

@@ -1,0 +1,179 @@
+//! Shared set-up for the end-to-end tests: a private config dir, the fake API with a kubeconfig,
+//! the mock provider, and a runner for the real `vibectl` binary (stdin is never a terminal).
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::json;
+use vibectl_testkit::fake_kube::FakeKube;
+use vibectl_testkit::{MockProvider, MockReply};
+
+/// Variables of the developer's shell that must not leak into a test run.
+const SCRUBBED: &[&str] = &[
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_BASE_URL",
+    "OLLAMA_HOST",
+    "VIBECTL_JWT_TOKEN",
+    "VIBECTL_CA_BUNDLE",
+    "VIBECTL_ANTHROPIC_API_KEY",
+    "VIBECTL_OPENAI_API_KEY",
+    "XDG_CONFIG_HOME",
+    "KUBECONFIG",
+    "NO_COLOR",
+];
+
+/// What one `vibectl` run produced.
+#[derive(Debug)]
+pub struct Run {
+    /// Exit code.
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+}
+
+impl Run {
+    /// stdout and stderr together, for assertions that do not care which.
+    pub fn all(&self) -> String {
+        format!("{}\n{}", self.stdout, self.stderr)
+    }
+}
+
+/// One test's world.
+pub struct World {
+    /// Temp dir holding config, kubeconfig and HOME.
+    pub dir: tempfile::TempDir,
+    /// The fake Kubernetes API.
+    pub kube: FakeKube,
+    /// The mock LLM provider.
+    pub mock: MockProvider,
+    /// Extra environment for every run.
+    pub env: Vec<(String, String)>,
+}
+
+impl World {
+    /// Starts the fake API (with a `web` pod, service and deployment) and the mock provider.
+    pub async fn start() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let kube = FakeKube::start().await.unwrap();
+        kube.add_pod("default", "web-1");
+        kube.add_service("default", "web", 80);
+        kube.add_deployment("default", "web", 2);
+        let mock = MockProvider::start().await.unwrap();
+        let kc = kube
+            .write_kubeconfig(&dir.path().join("kubeconfig"))
+            .unwrap();
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        let env = vec![
+            ("KUBECONFIG".to_owned(), kc.display().to_string()),
+            ("VIBECTL_OPENAI_API_KEY".to_owned(), "test-key".to_owned()),
+        ];
+        let w = World {
+            dir,
+            kube,
+            mock,
+            env,
+        };
+        let url = w.mock.openai_base_url();
+        w.vibectl(&["config", "set", "providers.openai.base_url", &url])
+            .await;
+        w.vibectl(&["config", "set", "llm.model", "gpt-4o"]).await;
+        w.vibectl(&["config", "set", "kubectl.path", "/usr/bin/kubectl"])
+            .await;
+        w
+    }
+
+    /// The client config dir.
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    /// Runs `vibectl args` (off the async runtime), stdin not a terminal.
+    pub async fn vibectl(&self, args: &[&str]) -> Run {
+        self.vibectl_env(args, &[]).await
+    }
+
+    /// Runs `vibectl args` with extra environment.
+    pub async fn vibectl_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_vibectl"));
+        cmd.args(args)
+            .env("VIBECTL_CLIENT_CONFIG_DIR", self.config_dir())
+            .env("HOME", self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for k in SCRUBBED {
+            cmd.env_remove(k);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Scripts a planner answer running `commands` (optionally with a manifest).
+    pub fn plan(&self, commands: &[&str], manifest: Option<&str>) {
+        self.mock.push_reply(MockReply::text(
+            json!({"action": {"action_type": "COMMAND", "commands": commands,
+                              "yaml_manifest": manifest, "explanation": "planned by the test"}})
+            .to_string(),
+        ));
+    }
+
+    /// Scripts a plain text answer (a summary).
+    pub fn say(&self, text: &str) {
+        self.mock.push_reply(MockReply::text(text));
+    }
+
+    /// Model requests the mock has served.
+    pub fn llm_calls(&self) -> usize {
+        self.mock.requests().len()
+    }
+}
+
+/// The server binary of this workspace (built if missing).
+pub fn server_bin() -> PathBuf {
+    vibectl_testkit::workspace_bin("vibectl-server")
+}
+
+/// A plain server config pointing both providers at `mock`, plus `extra` YAML.
+pub fn server_config(mock: &MockProvider, extra: &str) -> String {
+    format!(
+        "server:\n  host: 127.0.0.1\n  default_model: gpt-4o\nproviders:\n  openai:\n    base_url: {}\n    api_key: test-key\n  anthropic:\n    base_url: {}\n    api_key: test-key\n{extra}",
+        mock.openai_base_url(),
+        mock.anthropic_base_url()
+    )
+}
+
+/// Runs the server CLI (`generate-token`, `ca ...`) and returns stdout.
+pub fn server_cli(config: &Path, state: &Path, args: &[&str]) -> String {
+    let out = Command::new(server_bin())
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("VIBECTL_SERVER_STATE_DIR", state)
+        .env_remove("VIBECTL_JWT_SECRET")
+        .env_remove("VIBECTL_JWT_SECRET_FILE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "vibectl-server {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
