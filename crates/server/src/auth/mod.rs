@@ -38,7 +38,7 @@ use crate::config::ServerConfig;
 pub const UNAUTHENTICATED_MESSAGE: &str = "authentication required: this server needs a valid \
 token in the `authorization: Bearer <token>` header. Ask the server operator for one (they run \
 `vibectl-server generate-token <your-name>`), then configure it with \
-`vibectl setup-proxy configure vibectl-server://<token>@<host>:<port>`";
+`vibectl setup-proxy configure <profile> vibectl-server://<token>@<host>:<port>`";
 
 /// Whether calls need a token (`server.require_auth` or the reference's `jwt.enabled`).
 pub fn auth_required(cfg: &ServerConfig) -> bool {
