@@ -161,9 +161,13 @@ pub fn server_config(mock: &MockProvider, extra: &str) -> String {
 
 /// Runs the server CLI (`generate-token`, `ca ...`) and returns stdout.
 pub fn server_cli(config: &Path, state: &Path, args: &[&str]) -> String {
-    let out = Command::new(server_bin())
-        .arg("--config")
-        .arg(config)
+    let mut cmd = Command::new(server_bin());
+    if config.exists() {
+        cmd.arg("--config").arg(config);
+    } else {
+        cmd.env("VIBECTL_SERVER_CONFIG_DIR", state);
+    }
+    let out = cmd
         .args(args)
         .env("VIBECTL_SERVER_STATE_DIR", state)
         .env_remove("VIBECTL_JWT_SECRET")
