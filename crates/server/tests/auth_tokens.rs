@@ -444,3 +444,74 @@ async fn a_running_server_honours_revocation_quickly() {
         "{table}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_generated_secret_is_persisted_and_shared_by_cli_and_server() {
+    let state = tempfile::tempdir().unwrap();
+    let s = state.path();
+    let missing = s.join("no-config.yaml");
+    let token_file = s.join("alice.jwt");
+    let out = cli(
+        &missing,
+        s,
+        &[
+            "generate-token",
+            "alice",
+            "--output",
+            token_file.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("generated") && stderr.contains("jwt-secret"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "with --output nothing goes to stdout"
+    );
+    #[cfg(unix)]
+    for f in ["alice.jwt", "jwt-secret", "tokens.jsonl", "audit.log"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(s.join(f)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{f}");
+    }
+    let token = std::fs::read_to_string(&token_file).unwrap();
+
+    let mock = MockProvider::start().await.unwrap();
+    let cfg = common::config_for(&mock, "  default_model: gpt-4o\n", "");
+    let server = ServerProcess::spawn(
+        &common::server_bin(),
+        &cfg,
+        &["--require-auth"],
+        &[("VIBECTL_SERVER_STATE_DIR", s.to_str().unwrap())],
+    )
+    .expect("server");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !server.stderr().contains("jwt-secret") {
+        assert!(
+            Instant::now() < deadline,
+            "the server says where its secret is:\n{}",
+            server.stderr()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut c = plain_client(server.addr).await;
+    c.get_server_info(with_auth(
+        GetServerInfoRequest {},
+        Some(&bearer(token.trim())),
+    ))
+    .await
+    .expect("token from generate-token accepted");
+    let err = c
+        .get_server_info(GetServerInfoRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    assert!(!server.stderr().contains(token.trim()));
+}
