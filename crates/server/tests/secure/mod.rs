@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use base64::Engine as _;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use vibectl_proto::vibectl_llm_proxy_client::VibectlLlmProxyClient;
@@ -139,4 +140,49 @@ pub fn server_cert(ca: &Path) -> (PathBuf, PathBuf) {
     );
     let d = ca.join("server_certs/localhost");
     (d.join("localhost.crt"), d.join("localhost.key"))
+}
+
+/// Config of the table server: auth on, our secret, an audience, an RS256 and an EdDSA key.
+pub fn auth_config(mock: &vibectl_testkit::MockProvider, dir: &Path, with_keys: bool) -> String {
+    let base =
+        crate::common::config_for(mock, "  default_model: gpt-4o\n  require_auth: true\n", "");
+    let d = dir.display();
+    let keys = if with_keys {
+        format!(
+            "  verification_keys:\n    - {{kid: rsa-1, algorithm: RS256, public_key_file: {d}/rsa.pub}}\n    \
+             - {{kid: ed-1, algorithm: EdDSA, public_key_file: {d}/ed.pub}}\n"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "{base}jwt:\n  secret_key: {SECRET}\n  audience: [{AUDIENCE}]\n  registry_file: {d}/tokens.jsonl\n\
+         {keys}audit:\n  path: {d}/audit.log\n"
+    )
+}
+
+pub fn issue(cfg: &Path, dir: &Path, sub: &str) -> String {
+    cli_ok(
+        cfg,
+        dir,
+        &[
+            "generate-token",
+            sub,
+            "--audience",
+            AUDIENCE,
+            "--expires-in",
+            "1h",
+        ],
+    )
+    .trim()
+    .to_owned()
+}
+
+pub fn jti_of(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    v["jti"].as_str().unwrap().to_owned()
 }
