@@ -148,8 +148,16 @@ fn cache_key(client: &ProxyClient) -> String {
 
 /// The server info, from the cache when younger than `ttl`, else fetched (and cached).
 pub async fn server_info(client: &ProxyClient, ttl: Duration) -> Result<ServerInfo, ProxyError> {
+    server_info_cached_in(client, ttl, cache_path()).await
+}
+
+/// [`server_info`] with the cache file given explicitly (`None`: no cache).
+pub async fn server_info_cached_in(
+    client: &ProxyClient,
+    ttl: Duration,
+    path: Option<std::path::PathBuf>,
+) -> Result<ServerInfo, ProxyError> {
     let key = cache_key(client);
-    let path = cache_path();
     let mut file: CacheFile = path
         .as_ref()
         .and_then(|p| std::fs::read(p).ok())
