@@ -257,3 +257,127 @@ pub fn generate_keypair(alg: Algorithm) -> Result<(Secret, String), String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::auth::{unix_now, Claims, Verifier};
+    use crate::config::VerificationKeyEntry;
+
+    fn claims(sub: &str) -> Claims {
+        let now = unix_now();
+        Claims {
+            sub: sub.into(),
+            iss: "vibectl-server".into(),
+            iat: Some(now),
+            nbf: Some(now),
+            exp: now + 60,
+            jti: Some(format!("{sub}-jti")),
+            aud: None,
+        }
+    }
+
+    #[test]
+    fn key_pairs_sign_where_issued_and_verify_with_the_public_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = |_: &str| None;
+        for (alg, name) in [(Algorithm::EdDSA, "EdDSA"), (Algorithm::RS256, "RS256")] {
+            let (private, public) = generate_keypair(alg).unwrap();
+            let (kf, pf) = (
+                dir.path().join(format!("{name}.key")),
+                dir.path().join(format!("{name}.pub")),
+            );
+            std::fs::write(&kf, private.expose()).unwrap();
+            std::fs::write(&pf, &public).unwrap();
+            assert_eq!(
+                public_from_private(&String::from_utf8_lossy(private.expose())).unwrap(),
+                public
+            );
+            let issuer = JwtSection {
+                algorithm: name.into(),
+                key_id: Some("k1".into()),
+                private_key_file: Some(kf.clone()),
+                ..JwtSection::default()
+            };
+            let (signer, _) = Signer::from_config(&issuer, dir.path(), &none).unwrap();
+            let token = signer.sign(&claims("ann")).unwrap();
+            // A replica with only the public key verifies it; with the private key only, too.
+            for verifier_cfg in [
+                JwtSection {
+                    private_key_file: None,
+                    public_key_file: Some(pf.clone()),
+                    ..issuer.clone()
+                },
+                issuer.clone(),
+            ] {
+                let (keys, _) = load_keyset(&verifier_cfg, dir.path(), &none).unwrap();
+                let v = Verifier::new(&verifier_cfg, keys);
+                assert_eq!(
+                    v.verify(&token, unix_now()).unwrap().name(),
+                    "ann",
+                    "{name}"
+                );
+            }
+            // A server on the HS256 default refuses it (no algorithm confusion).
+            let hs = JwtSection {
+                secret_key: Some("s".into()),
+                ..JwtSection::default()
+            };
+            let (keys, _) = load_keyset(&hs, dir.path(), &none).unwrap();
+            assert!(Verifier::new(&hs, keys).verify(&token, unix_now()).is_err());
+        }
+        assert!(generate_keypair(Algorithm::HS256).is_err());
+    }
+
+    #[test]
+    fn hs256_rotation_keeps_old_tokens_until_the_old_secret_is_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = |_: &str| None;
+        let old_file = dir.path().join("old-secret");
+        std::fs::write(&old_file, "old-secret-value\n").unwrap();
+        let old = JwtSection {
+            secret_key: Some("old-secret-value".into()),
+            ..JwtSection::default()
+        };
+        let new = JwtSection {
+            secret_key: Some("new-secret-value".into()),
+            key_id: Some("2".into()),
+            verification_keys: vec![VerificationKeyEntry {
+                kid: None,
+                algorithm: "HS256".into(),
+                public_key_file: None,
+                secret_key_file: Some(old_file),
+            }],
+            ..JwtSection::default()
+        };
+        let old_token = Signer::from_config(&old, dir.path(), &none)
+            .unwrap()
+            .0
+            .sign(&claims("o"))
+            .unwrap();
+        let new_token = Signer::from_config(&new, dir.path(), &none)
+            .unwrap()
+            .0
+            .sign(&claims("n"))
+            .unwrap();
+        let (keys, _) = load_keyset(&new, dir.path(), &none).unwrap();
+        let v = Verifier::new(&new, keys);
+        assert!(
+            v.verify(&old_token, unix_now()).is_ok(),
+            "old token, no kid: tried against the old secret"
+        );
+        assert!(v.verify(&new_token, unix_now()).is_ok(), "new token, kid 2");
+        let retired = JwtSection {
+            verification_keys: Vec::new(),
+            ..new
+        };
+        let (keys, _) = load_keyset(&retired, dir.path(), &none).unwrap();
+        let v = Verifier::new(&retired, keys);
+        assert_eq!(
+            v.verify(&old_token, unix_now()).unwrap_err().reason,
+            "bad signature"
+        );
+        assert!(v.verify(&new_token, unix_now()).is_ok());
+    }
+}
