@@ -10,7 +10,7 @@ use crate::config::LogFormat;
 #[command(
     name = "vibectl-server",
     version,
-    after_help = "Examples:\n  vibectl-server init-config\n  ANTHROPIC_API_KEY=... vibectl-server serve --model claude-4-sonnet\n  vibectl-server models\n  vibectl-server config show server.limits"
+    after_help = "Examples:\n  vibectl-server init-config\n  ANTHROPIC_API_KEY=... vibectl-server serve --model claude-4-sonnet\n  vibectl-server models\n  vibectl-server config show server.limits\n  vibectl-server generate-token alice --expires-in 30d\n  vibectl-server serve --require-auth --tls-auto"
 )]
 pub struct Cli {
     /// Config file (default: $VIBECTL_SERVER_CONFIG_DIR/config.yaml or ~/.config/vibectl/server/config.yaml).
@@ -75,6 +75,11 @@ the old public key under jwt.verification_keys until its tokens have expired or 
     #[command(subcommand)]
     Tokens(TokensCommand),
     /// A private certificate authority for the server's TLS certificates.
+    #[command(
+        after_help = "Examples:\n  vibectl-server ca init\n  vibectl-server ca create-server-cert proxy.example.com --san 10.0.0.5\n  \
+vibectl-server ca create-client-cert alice-laptop\n  vibectl-server ca status\n\n\
+Clients trust <ca dir>/ca-bundle.crt. See docs/security.md for the TLS set-ups."
+    )]
     Ca(CaArgs),
     /// List the model catalog and which providers are configured.
     #[command(
