@@ -52,6 +52,14 @@ pub enum ProxyError {
         /// The status message.
         detail: String,
     },
+    /// The connection closed before an answer (not a gRPC server, or it went away).
+    #[error("{addr} closed the connection before answering ({detail})\n  is this a vibectl-server (gRPC) and is it still running? check the host, port and scheme")]
+    ConnectionClosed {
+        /// HOST:PORT.
+        addr: String,
+        /// What happened.
+        detail: String,
+    },
     /// No answer in time.
     #[error("vibectl-server at {addr} did not answer within {after:?}\n  raise the limit with: vibectl config set proxy.timeout_seconds 60 (or --timeout for setup-proxy test)")]
     Timeout {
@@ -113,11 +121,13 @@ impl ProxyError {
             tonic::Code::Unauthenticated => ProxyError::AuthRequired { addr, detail },
             tonic::Code::Unimplemented => ProxyError::ServiceMissing { addr, detail },
             tonic::Code::Unknown | tonic::Code::Internal
-                if chain.contains("h2 protocol error") || detail == "transport error" =>
+                if detail.contains("h2 protocol error")
+                    || chain.contains("h2 protocol error")
+                    || detail == "transport error" =>
             {
                 ProxyError::ServiceMissing {
                     addr,
-                    detail: format!("it did not answer as a gRPC server: {chain}")
+                    detail: format!("it did not answer as a gRPC server: {detail}: {chain}")
                         .trim_end_matches(": ")
                         .to_owned(),
                 }
@@ -125,6 +135,22 @@ impl ProxyError {
             tonic::Code::DeadlineExceeded => ProxyError::Timeout {
                 addr,
                 after: timeout,
+            },
+            tonic::Code::Cancelled
+                if detail.contains("Timeout expired") || detail.contains("timed out") =>
+            {
+                ProxyError::Timeout {
+                    addr,
+                    after: timeout,
+                }
+            }
+            tonic::Code::Cancelled => ProxyError::ConnectionClosed {
+                addr,
+                detail: if chain.is_empty() {
+                    detail
+                } else {
+                    format!("{detail}: {chain}")
+                },
             },
             tonic::Code::ResourceExhausted => {
                 let meta = |k: &str| {
