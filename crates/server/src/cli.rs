@@ -134,7 +134,7 @@ pub struct ServeArgs {
     /// Require a valid token on every call (config `server.require_auth`).
     #[arg(long)]
     pub require_auth: bool,
-    /// Serve TLS (config `tls.enabled`); needs --tls-cert/--tls-key or --tls-auto.
+    /// Serve TLS (config `tls.enabled`); without --tls-cert/--tls-key a self-signed certificate is used.
     #[arg(long)]
     pub tls: bool,
     /// PEM certificate chain (config `tls.cert_file`); implies --tls.

@@ -261,3 +261,16 @@ async fn auto_self_signed_with_hsts_tokens_and_tls13_only() {
         "TLS 1.2 refused unless tls.min_version: \"1.2\""
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_flag_without_certificates_uses_a_self_signed_one_like_the_reference() {
+    let mock = MockProvider::start().await.unwrap();
+    let cfg = common::config_for(&mock, "  default_model: gpt-4o\n", "");
+    let server =
+        ServerProcess::spawn(&common::server_bin(), &cfg, &["--tls"], &[]).expect("server");
+    assert!(server.tls);
+    let cert = std::fs::read(server.dir.path().join("tls/self-signed.crt")).unwrap();
+    try_call(server.addr, Some(&cert), None)
+        .await
+        .expect("self-signed trusted");
+}

@@ -244,13 +244,6 @@ fn check_jwt(j: &JwtSection, errs: &mut Vec<ConfigError>) {
 }
 
 fn check_tls(t: &TlsSection, errs: &mut Vec<ConfigError>) {
-    if t.enabled && !t.auto && (t.cert_file.is_none() || t.key_file.is_none()) {
-        errs.push(ConfigError::new(
-            "tls",
-            "tls.enabled needs both tls.cert_file and tls.key_file (PEM files), or tls.auto: true \
-             for a self-signed certificate (see `vibectl-server ca --help` for a private CA)",
-        ));
-    }
     if t.cert_file.is_some() != t.key_file.is_some() {
         let missing = if t.cert_file.is_none() {
             "tls.cert_file"
@@ -268,10 +261,12 @@ fn check_tls(t: &TlsSection, errs: &mut Vec<ConfigError>) {
             format!("must be \"1.3\" or \"1.2\", got `{}`", t.min_version),
         ));
     }
-    if t.auto && t.hostnames.iter().all(|h| h.trim().is_empty()) {
+    let self_signed = t.auto || (t.enabled && t.cert_file.is_none() && t.key_file.is_none());
+    if self_signed && t.hostnames.iter().all(|h| h.trim().is_empty()) {
         errs.push(ConfigError::new(
             "tls.hostnames",
-            "tls.auto needs at least one host name or address (e.g. [localhost, 127.0.0.1])",
+            "a self-signed certificate (tls.auto, or tls.enabled without cert_file/key_file) needs at \
+             least one host name or address (e.g. [localhost, 127.0.0.1])",
         ));
     }
     if t.hsts.enabled && t.hsts.max_age == 0 {
@@ -321,7 +316,7 @@ mod tests {
     #[test]
     fn jwt_and_tls_problems_name_their_keys() {
         let (cfg, w) = ServerConfig::parse(
-            "jwt:\n  algorithm: none\n  leeway_seconds: 9999\n  audience: vibectl\n  verification_keys:\n    - {kid: old, algorithm: RS256}\ntls:\n  enabled: true\n  min_version: '1.1'\n  hsts: null\n",
+            "jwt:\n  algorithm: none\n  leeway_seconds: 9999\n  audience: vibectl\n  verification_keys:\n    - {kid: old, algorithm: RS256}\ntls:\n  enabled: true\n  cert_file: a.crt\n  min_version: '1.1'\n  hsts: null\n",
         )
         .unwrap();
         assert!(w.is_empty(), "{w:?}");
@@ -332,8 +327,8 @@ mod tests {
             "jwt.algorithm",
             "jwt.leeway_seconds",
             "jwt.verification_keys[0].public_key_file",
-            "tls",
             "tls.min_version",
+            "tls.key_file",
         ] {
             assert!(paths.contains(&p), "{p} missing from {paths:?}");
         }

@@ -100,16 +100,21 @@ pub fn resolve_files(
 ) -> Result<(TlsFiles, Option<String>), String> {
     let (cert, key, note) = match (&t.cert_file, &t.key_file) {
         (Some(c), Some(k)) => (c.clone(), k.clone(), None),
-        _ if t.auto => {
+        _ if t.auto || t.enabled => {
             let (c, k, generated) = auto::ensure_self_signed(state_dir, &t.hostnames)?;
+            let why = if t.auto {
+                ""
+            } else {
+                "tls.enabled without tls.cert_file/tls.key_file (like the reference, or set tls.auto: true): "
+            };
             let note = if generated {
                 format!(
-                    "generated a self-signed certificate for {} in {}; clients pass it as their CA bundle",
+                    "{why}generated a self-signed certificate for {} in {}; clients pass it as their CA bundle",
                     t.hostnames.join(", "),
                     c.display()
                 )
             } else {
-                format!("using the self-signed certificate {}", c.display())
+                format!("{why}using the self-signed certificate {}", c.display())
             };
             (c, k, Some(note))
         }
