@@ -45,13 +45,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(exit(code))
         }
         Command::Version => {
-            println!("vibectl {}", env!("CARGO_PKG_VERSION"));
+            vibectl_client::outln!("vibectl {}", env!("CARGO_PKG_VERSION"));
             let cfg = Config::load()?;
             let profile = cli.global.proxy.clone().or_else(|| cfg.active_profile());
             if let (Some(name), false) = (profile, cli.global.no_proxy) {
                 let target = setup::target_for(&cfg, Some(&name))?;
                 match runtime()?.block_on(setup::test(&target)) {
-                    Ok(r) => println!(
+                    Ok(r) => vibectl_client::outln!(
                         "server: {} {} (profile `{name}`, {})",
                         if r.info.server_name.is_empty() {
                             "vibectl-server"
@@ -61,7 +61,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                         r.info.server_version,
                         target.url.masked()
                     ),
-                    Err(e) => println!(
+                    Err(e) => vibectl_client::outln!(
                         "server: unavailable (profile `{name}`): {}",
                         e.to_string().lines().next().unwrap_or("")
                     ),
@@ -79,7 +79,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 fn config_command(cmd: ConfigCommand) -> Result<ExitCode> {
     match cmd {
         ConfigCommand::Path => {
-            println!(
+            vibectl_client::outln!(
                 "{}",
                 vibectl_client::config::config_dir()?
                     .join("config.yaml")
@@ -99,10 +99,10 @@ fn config_command(cmd: ConfigCommand) -> Result<ExitCode> {
                         )
                     })
                     .collect();
-                println!("{}", serde_json::to_string_pretty(&map)?);
+                vibectl_client::outln!("{}", serde_json::to_string_pretty(&map)?);
             } else {
                 for (k, v) in eff {
-                    println!("{k}: {}", yaml_scalar(&v));
+                    vibectl_client::outln!("{k}: {}", yaml_scalar(&v));
                 }
             }
         }
@@ -115,21 +115,21 @@ fn config_command(cmd: ConfigCommand) -> Result<ExitCode> {
                 }
                 _ => value,
             };
-            println!("{}", yaml_scalar(&shown));
+            vibectl_client::outln!("{}", yaml_scalar(&shown));
         }
         ConfigCommand::Set { key, value } => {
             let mut cfg = Config::load()?;
             cfg.set(&key, &value)?;
             cfg.save().context("saving the config")?;
-            println!("{key} set");
+            vibectl_client::outln!("{key} set");
         }
         ConfigCommand::Unset { key } => {
             let mut cfg = Config::load()?;
             if cfg.unset(&key)? {
                 cfg.save().context("saving the config")?;
-                println!("{key} unset (back to its default)");
+                vibectl_client::outln!("{key} unset (back to its default)");
             } else {
-                println!("{key} was not set");
+                vibectl_client::outln!("{key} was not set");
             }
         }
     }
@@ -172,7 +172,7 @@ fn proxy_command(cmd: ProxyCommand) -> Result<ExitCode> {
                 let report = runtime()?.block_on(setup::test(&target)).map_err(|e| {
                     anyhow::anyhow!("{e}\n  profile `{name}` was not saved; fix the problem or save it anyway with --no-test")
                 })?;
-                println!("{}", report.render());
+                vibectl_client::outln!("{}", report.render());
             }
             let parsed = ProxyUrl::parse(&url)?;
             setup::save_profile(
@@ -184,9 +184,9 @@ fn proxy_command(cmd: ProxyCommand) -> Result<ExitCode> {
                 !no_activate,
             )?;
             if no_activate {
-                println!("Profile `{name}` saved ({}); activate it with: vibectl setup-proxy set-active {name}", parsed.masked());
+                vibectl_client::outln!("Profile `{name}` saved ({}); activate it with: vibectl setup-proxy set-active {name}", parsed.masked());
             } else {
-                println!("Profile `{name}` saved and active ({})", parsed.masked());
+                vibectl_client::outln!("Profile `{name}` saved and active ({})", parsed.masked());
             }
         }
         ProxyCommand::Test { url, timeout } => {
@@ -198,21 +198,23 @@ fn proxy_command(cmd: ProxyCommand) -> Result<ExitCode> {
                 target.timeout = std::time::Duration::from_secs(t.clamp(1, 300));
             }
             let report = runtime()?.block_on(setup::test(&target))?;
-            println!("{}", report.render());
+            vibectl_client::outln!("{}", report.render());
         }
-        ProxyCommand::Status => println!("{}", setup::status(&cfg)),
-        ProxyCommand::List => println!("{}", setup::list(&cfg)),
+        ProxyCommand::Status => vibectl_client::outln!("{}", setup::status(&cfg)),
+        ProxyCommand::List => vibectl_client::outln!("{}", setup::list(&cfg)),
         ProxyCommand::SetActive { name } => {
             setup::set_active(&mut cfg, &name)?;
-            println!("Active proxy profile: {name}");
+            vibectl_client::outln!("Active proxy profile: {name}");
         }
         ProxyCommand::Remove { name } => {
             setup::remove(&mut cfg, &name)?;
-            println!("Profile `{name}` removed");
+            vibectl_client::outln!("Profile `{name}` removed");
         }
         ProxyCommand::Disable => {
             setup::disable(&mut cfg)?;
-            println!("Proxy disabled: LLM calls go directly to the provider (profiles kept)");
+            vibectl_client::outln!(
+                "Proxy disabled: LLM calls go directly to the provider (profiles kept)"
+            );
         }
         ProxyCommand::Url {
             host,
@@ -220,7 +222,7 @@ fn proxy_command(cmd: ProxyCommand) -> Result<ExitCode> {
             jwt,
             insecure,
         } => {
-            println!(
+            vibectl_client::outln!(
                 "{}",
                 setup::build_url(&host, port, jwt.as_deref(), insecure)?
             );
@@ -240,18 +242,18 @@ fn memory_command(cmd: MemoryCommand) -> Result<ExitCode> {
         MemoryCommand::Show => {
             let m = vibectl_client::memory::load();
             if m.trim().is_empty() {
-                println!("(memory is empty)");
+                vibectl_client::outln!("(memory is empty)");
             } else {
-                println!("{}", m.trim_end());
+                vibectl_client::outln!("{}", m.trim_end());
             }
         }
         MemoryCommand::Set { text } => {
             vibectl_client::memory::save(&text.join(" "), max)?;
-            println!("Memory set");
+            vibectl_client::outln!("Memory set");
         }
         MemoryCommand::Clear => {
             vibectl_client::memory::clear()?;
-            println!("Memory cleared");
+            vibectl_client::outln!("Memory cleared");
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -276,7 +278,7 @@ async fn llm_command(command: Command, global: &GlobalArgs, cfg: &Config) -> Res
         args.extend(rest);
         if raw {
             let out = kubectl.run(&args, None).await?;
-            print!("{}", out.stdout);
+            vibectl_client::ui::write_stdout(&out.stdout, false);
             eprint!("{}", out.stderr);
             return Ok(exit(out.code.unwrap_or(124)));
         }

@@ -103,3 +103,35 @@ impl Ui {
         ))
     }
 }
+
+/// Writes to stdout; a closed pipe (`vibectl config show | head -1`) ends the process quietly
+/// instead of panicking.
+pub fn write_stdout(text: &str, newline: bool) {
+    let mut out = std::io::stdout().lock();
+    let result = out
+        .write_all(text.as_bytes())
+        .and_then(|()| {
+            if newline {
+                out.write_all(b"\n")
+            } else {
+                Ok(())
+            }
+        })
+        .and_then(|()| out.flush());
+    if let Err(e) = result {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+    }
+}
+
+/// `println!` that survives a closed pipe.
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::ui::write_stdout("", true)
+    };
+    ($($arg:tt)*) => {
+        $crate::ui::write_stdout(&format!($($arg)*), true)
+    };
+}

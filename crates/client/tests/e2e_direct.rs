@@ -159,3 +159,92 @@ async fn get_wrapper_summarises_and_raw_skips_the_model() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("80/TCP"), "{run:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_loops_until_done() {
+    let w = World::start().await;
+    w.plan(&["get", "pods"], None);
+    w.say("web-1 is running.");
+    w.mock.push_reply(vibectl_testkit::MockReply::text(
+        r#"{"action": {"action_type": "THOUGHT", "text": "Everything looks healthy."}}"#,
+    ));
+    w.mock.push_reply(vibectl_testkit::MockReply::text(
+        r#"{"action": {"action_type": "DONE", "exit_code": 0, "explanation": "All pods are running."}}"#,
+    ));
+    let run = w
+        .vibectl(&["auto", "make sure pods run", "--limit", "5"])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("web-1 is running."), "{run:?}");
+    assert!(run.stdout.contains("Everything looks healthy."), "{run:?}");
+    assert!(run.stdout.contains("All pods are running."), "{run:?}");
+    assert_eq!(w.llm_calls(), 4);
+    // The later plans saw what earlier steps did, through memory.
+    let last = w.mock.requests()[3].body.to_string();
+    assert!(last.contains("kubectl get pods"), "{last}");
+
+    // The limit stops a loop that never says DONE.
+    for _ in 0..2 {
+        w.mock.push_reply(vibectl_testkit::MockReply::text(
+            r#"{"action": {"action_type": "THOUGHT", "text": "thinking"}}"#,
+        ));
+    }
+    let run = w.vibectl(&["auto", "loop", "--limit", "2"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("stopped after 2 steps"), "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn direct_mode_with_anthropic() {
+    let w = World::start().await;
+    let url = w.mock.anthropic_base_url();
+    w.vibectl(&["config", "set", "providers.anthropic.base_url", &url])
+        .await;
+    w.vibectl(&["config", "set", "llm.model", "claude-4-sonnet"])
+        .await;
+    w.plan(&["get", "deployments"], None);
+    w.say("web has 2 replicas.");
+    let run = w
+        .vibectl_env(
+            &["vibe", "how many replicas"],
+            &[("ANTHROPIC_API_KEY", "test-key")],
+        )
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("web has 2 replicas."), "{run:?}");
+    let req = &w.mock.requests()[0];
+    assert_eq!(req.header("x-api-key"), Some("test-key"));
+    // Without any key the error says which variable to set.
+    let run = w.vibectl(&["vibe", "x"]).await;
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr.contains("no API key for anthropic") && run.stderr.contains("ANTHROPIC_API_KEY"),
+        "{run:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_running_kubectl_is_bounded_by_the_timeout() {
+    let w = World::start().await;
+    w.vibectl(&["config", "set", "kubectl.timeout_seconds", "1"])
+        .await;
+    w.plan(
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "pod/web-1",
+            "--timeout=120s",
+        ],
+        None,
+    );
+    w.say("The wait did not finish; check the pod's events.");
+    let start = std::time::Instant::now();
+    let run = w.vibectl(&["vibe", "wait for web-1"]).await;
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        start.elapsed()
+    );
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("stopped after 1 s"), "{run:?}");
+}

@@ -77,7 +77,7 @@ impl Session<'_> {
             };
             let a = self.model.stream(call, &mut sink).await?;
             if wrote && !ends_newline {
-                println!();
+                crate::outln!();
             }
             a
         } else {
@@ -86,7 +86,7 @@ impl Session<'_> {
             self.ui.done();
             let a = a?;
             if to_stdout {
-                println!("{}", a.text.trim_end());
+                crate::outln!("{}", a.text.trim_end());
             }
             a
         };
@@ -183,7 +183,7 @@ impl Session<'_> {
                 })
             }
             Action::Thought { text } => {
-                println!("{text}");
+                crate::outln!("{text}");
                 self.remember(request, &format!("thought: {text}"));
                 Ok(StepOutcome::Continue)
             }
@@ -192,12 +192,12 @@ impl Session<'_> {
                 explanation,
                 suggestion,
             } => {
-                println!("{message}");
+                crate::outln!("{message}");
                 if let Some(e) = explanation.filter(|e| !e.is_empty()) {
-                    println!("{e}");
+                    crate::outln!("{e}");
                 }
                 if let Some(s) = suggestion.filter(|s| !s.is_empty()) {
-                    println!("Suggestion: {s}");
+                    crate::outln!("Suggestion: {s}");
                 }
                 self.remember(request, &format!("feedback: {message}"));
                 Ok(StepOutcome::Continue)
@@ -219,7 +219,7 @@ impl Session<'_> {
                 explanation,
             } => {
                 if let Some(e) = explanation.filter(|e| !e.is_empty()) {
-                    println!("{e}");
+                    crate::outln!("{e}");
                 }
                 self.remember(request, "done");
                 Ok(StepOutcome::Done(exit_code.unwrap_or(0)))
@@ -242,13 +242,13 @@ impl Session<'_> {
         }
         let out = self.kubectl.run(args, stdin).await?;
         if raw {
-            print!("{}", out.stdout);
+            crate::ui::write_stdout(&out.stdout, false);
             eprint!("{}", out.stderr);
             return Ok(exit_code(&out));
         }
         if out.succeeded(allowed) {
             if self.show_raw {
-                print!("{}", out.stdout);
+                crate::ui::write_stdout(&out.stdout, false);
             }
             let text = if out.stdout.trim().is_empty() {
                 out.stderr.clone()
