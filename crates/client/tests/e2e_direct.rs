@@ -248,3 +248,25 @@ async fn long_running_kubectl_is_bounded_by_the_timeout() {
     assert_ne!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("stopped after 1 s"), "{run:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_the_user_is_asked() {
+    let w = World::start().await;
+    w.plan(&["delete", "pod", "web-1"], None);
+    let run = w.vibectl_tty(&["vibe", "delete web-1"], "n\n").await;
+    assert!(
+        run.stdout.contains("Run `kubectl delete pod web-1`? [y/N]"),
+        "{run:?}"
+    );
+    assert!(run.stdout.contains("Not run."), "{run:?}");
+    assert!(w.kube.get(Resource::Pods, "default", "web-1").is_some());
+
+    w.plan(&["delete", "pod", "web-1"], None);
+    w.say("Deleted.");
+    let run = w.vibectl_tty(&["vibe", "delete web-1"], "y\n").await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        w.kube.get(Resource::Pods, "default", "web-1").is_none(),
+        "{run:?}"
+    );
+}

@@ -125,6 +125,46 @@ impl World {
         }
     }
 
+    /// Runs `vibectl args` on a pseudo-terminal (util-linux `script`), typing `input`.
+    pub async fn vibectl_tty(&self, args: &[&str], input: &str) -> Run {
+        let quoted: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_vibectl"))
+            .chain(args.iter().copied())
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect();
+        let mut cmd = Command::new("/usr/bin/script");
+        cmd.args(["-qec", &quoted.join(" "), "/dev/null"])
+            .env("VIBECTL_CLIENT_CONFIG_DIR", self.config_dir())
+            .env("HOME", self.dir.path())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for k in SCRUBBED.iter().filter(|k| **k != "NO_COLOR") {
+            cmd.env_remove(k);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let input = input.to_owned();
+        let out = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut child = cmd.spawn().unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            // Give the prompt time to appear before answering it.
+            std::thread::sleep(std::time::Duration::from_millis(1500));
+            stdin.write_all(input.as_bytes()).unwrap();
+            drop(stdin);
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
     /// Scripts a planner answer running `commands` (optionally with a manifest).
     pub fn plan(&self, commands: &[&str], manifest: Option<&str>) {
         self.mock.push_reply(MockReply::text(
