@@ -138,16 +138,20 @@ fn bearer(header: Option<&http::HeaderValue>) -> Result<&str, Refusal> {
     let v = h
         .to_str()
         .map_err(|_| Refusal::new("authorization header is not ASCII"))?;
-    let (scheme, token) = v.trim().split_once(' ').unwrap_or((v, ""));
+    let v = v.trim();
+    let (scheme, token) = v.split_once(' ').unwrap_or((v, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
-        let scheme: String = scheme
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(20)
-            .collect();
-        return Err(Refusal::new(format!(
-            "wrong scheme `{scheme}` (expected Bearer)"
-        )));
+        // Name the scheme only when it looks like one (never echo a bare credential).
+        let named = !token.is_empty()
+            && scheme.len() <= 10
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-');
+        return Err(Refusal::new(if named {
+            format!("wrong scheme `{scheme}` (expected Bearer)")
+        } else {
+            "wrong scheme (expected `Bearer <token>`)".to_owned()
+        }));
     }
     let token = token.trim();
     if token.is_empty() {
@@ -193,5 +197,38 @@ async fn poll_revocations(
             Ok(Err(e)) => tracing::warn!("cannot reload revocations: {e}"),
             Err(_) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn bearer_header_parsing() {
+        let h = |s: &str| http::HeaderValue::from_str(s).unwrap();
+        assert_eq!(bearer(Some(&h("Bearer abc"))).unwrap(), "abc");
+        assert_eq!(bearer(Some(&h("bearer  abc "))).unwrap(), "abc");
+        assert_eq!(bearer(Some(&h("BEARER abc"))).unwrap(), "abc");
+        assert_eq!(
+            bearer(None).unwrap_err().reason,
+            "missing authorization header"
+        );
+        assert_eq!(
+            bearer(Some(&h("Bearer"))).unwrap_err().reason,
+            "empty bearer token"
+        );
+        assert_eq!(
+            bearer(Some(&h("Bearer   "))).unwrap_err().reason,
+            "empty bearer token"
+        );
+        let r = bearer(Some(&h("Basic dXNlcjpwYXNz"))).unwrap_err().reason;
+        assert_eq!(r, "wrong scheme `Basic` (expected Bearer)");
+        // The refusal never carries the credential itself.
+        let r = bearer(Some(&h("eyJhbGciOiJIUzI1NiJ9.e30.sig")))
+            .unwrap_err()
+            .reason;
+        assert!(!r.contains("e30.sig"), "{r}");
     }
 }
