@@ -197,6 +197,19 @@ async fn tls_and_tokens_each_failure_has_its_own_message_then_vibe_works() {
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("requires authentication"), "{run:?}");
 
+    // The token from VIBECTL_JWT_TOKEN and the bundle from VIBECTL_CA_BUNDLE.
+    let run = w
+        .vibectl_env(
+            &["setup-proxy", "test", &format!("vibectl-server://{host}")],
+            &[("VIBECTL_CA_BUNDLE", bundle), ("VIBECTL_JWT_TOKEN", &good)],
+        )
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.contains("Connected to") && !run.all().contains(&good),
+        "{run:?}"
+    );
+
     // A token signed with another secret, and an expired one.
     let forged = token(3600, "some-other-secret-0123456789-abcdefghij");
     let run = w
