@@ -74,7 +74,10 @@ async fn every_fault_maps_to_its_code_and_nothing_leaks() {
                     .unwrap()
                     .into_inner();
                 let e = error(&resp);
-                assert_eq!(e.error_code, *code, "round {round} {model} {fault:?}: {e:?}");
+                assert_eq!(
+                    e.error_code, *code,
+                    "round {round} {model} {fault:?}: {e:?}"
+                );
                 assert!(!e.error_message.is_empty());
                 assert!(
                     !e.error_message.contains("test-key")
