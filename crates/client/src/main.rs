@@ -346,6 +346,7 @@ fn session<'a>(
         show_metrics: global.show_metrics || cfg.flag("display.show_metrics"),
         stream: cfg.flag("display.stream"),
         show_raw: cfg.flag("display.show_raw_output"),
+        show_kubectl: cfg.flag("display.show_kubectl"),
         memory_chars: if cfg.flag("memory.enabled") {
             usize::try_from(cfg.int("memory.max_chars")).unwrap_or(1500)
         } else {

@@ -68,20 +68,23 @@ impl Ui {
         eprintln!("{} {}", self.paint("1;31", "Refused:"), text);
     }
 
-    /// Shows a transient progress note on a terminal.
-    pub fn busy(&self, text: &str) {
-        if self.progress {
-            eprint!("{}", self.paint("2", &format!("{text}…")));
-            let _ = std::io::stderr().flush();
+    /// Starts a spinner on stderr when it is a terminal; it stops and erases itself when dropped.
+    pub fn spinner(&self, text: &str) -> Option<Spinner> {
+        if !self.progress {
+            return None;
         }
-    }
-
-    /// Erases the progress note.
-    pub fn done(&self) {
-        if self.progress {
-            eprint!("\r\x1b[K");
-            let _ = std::io::stderr().flush();
-        }
+        let label = text.to_owned();
+        let task = tokio::spawn(async move {
+            const FRAMES: [&str; 4] = ["|", "/", "-", "\\"];
+            let mut i = 0usize;
+            loop {
+                eprint!("\r{} {label}…", FRAMES[i % FRAMES.len()]);
+                let _ = std::io::stderr().flush();
+                i += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        });
+        Some(Spinner { task })
     }
 
     /// Asks yes/no on the terminal; fails closed when stdin is not a terminal.
@@ -134,4 +137,18 @@ macro_rules! outln {
     ($($arg:tt)*) => {
         $crate::ui::write_stdout(&format!($($arg)*), true)
     };
+}
+
+/// A running spinner (see [`Ui::spinner`]).
+#[derive(Debug)]
+pub struct Spinner {
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.task.abort();
+        eprint!("\r\x1b[K");
+        let _ = std::io::stderr().flush();
+    }
 }

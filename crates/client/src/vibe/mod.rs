@@ -57,6 +57,8 @@ pub struct Session<'a> {
     pub stream: bool,
     /// Print kubectl's output before the summary.
     pub show_raw: bool,
+    /// Print each kubectl command before it runs.
+    pub show_kubectl: bool,
     /// Largest memory kept (0 disables memory).
     pub memory_chars: usize,
 }
@@ -81,9 +83,9 @@ impl Session<'_> {
             }
             a
         } else {
-            self.ui.busy("thinking");
+            let spinner = self.ui.spinner("thinking");
             let a = self.model.complete(call).await;
-            self.ui.done();
+            drop(spinner);
             let a = a?;
             if to_stdout {
                 crate::outln!("{}", a.text.trim_end());
@@ -237,7 +239,7 @@ impl Session<'_> {
         request: Option<&str>,
     ) -> Result<i32, VibeError> {
         let shown = self.kubectl.display(args);
-        if request.is_some() {
+        if self.show_kubectl {
             self.ui.command(&shown);
         }
         let out = self.kubectl.run(args, stdin).await?;
