@@ -236,11 +236,11 @@ fn exit(code: i32) -> ExitCode {
 }
 
 fn memory_command(cmd: MemoryCommand) -> Result<ExitCode> {
-    let cfg = Config::load()?;
+    let mut cfg = Config::load()?;
     let max = usize::try_from(cfg.int("memory.max_chars")).unwrap_or(1500);
     match cmd {
         MemoryCommand::Show => {
-            let m = vibectl_client::memory::load();
+            let m = vibectl_client::memory::get(&cfg);
             if m.trim().is_empty() {
                 vibectl_client::outln!("(memory is empty)");
             } else {
@@ -248,11 +248,11 @@ fn memory_command(cmd: MemoryCommand) -> Result<ExitCode> {
             }
         }
         MemoryCommand::Set { text } => {
-            vibectl_client::memory::save(&text.join(" "), max)?;
+            vibectl_client::memory::save(&mut cfg, &text.join(" "), max)?;
             vibectl_client::outln!("Memory set");
         }
         MemoryCommand::Clear => {
-            vibectl_client::memory::clear()?;
+            vibectl_client::memory::clear(&mut cfg)?;
             vibectl_client::outln!("Memory cleared");
         }
     }
@@ -344,9 +344,10 @@ fn session<'a>(
         ui,
         yes: global.yes,
         show_metrics: global.show_metrics || cfg.flag("display.show_metrics"),
-        stream: cfg.flag("display.stream"),
+        stream: cfg.flag("display.stream") && cfg.flag("display.show_streaming"),
         show_raw: cfg.flag("display.show_raw_output"),
         show_kubectl: cfg.flag("display.show_kubectl"),
+        custom_instructions: cfg.text("system.custom_instructions"),
         memory_chars: if cfg.flag("memory.enabled") {
             usize::try_from(cfg.int("memory.max_chars")).unwrap_or(1500)
         } else {

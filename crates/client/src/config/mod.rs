@@ -143,6 +143,10 @@ impl Config {
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (key, value) in self.leaves() {
+            // `proxy.profiles: {}` and similar empty sections, as the reference writes them.
+            if matches!(&value, Value::Mapping(m) if m.is_empty()) {
+                continue;
+            }
             match lookup(&key) {
                 None => out.push(format!("{key}: unknown key{}", did_you_mean(&key))),
                 Some(spec) => {
@@ -194,12 +198,13 @@ impl Config {
         self.get(key).ok().and_then(|v| v.as_i64()).unwrap_or(0)
     }
 
-    /// A boolean value (stored or default).
+    /// A boolean value (stored or default); a word other than `none` counts as on.
     pub fn flag(&self, key: &str) -> bool {
-        self.get(key)
-            .ok()
-            .and_then(|v| v.as_bool())
-            .unwrap_or(false)
+        match self.get(key) {
+            Ok(Value::Bool(b)) => b,
+            Ok(Value::String(s)) => s != "none",
+            _ => false,
+        }
     }
 
     /// Sets `key` from command-line text, checking it against the schema.
@@ -246,11 +251,16 @@ impl Config {
         remove_path(&mut self.root, &parts)
     }
 
+    /// The first of `keys` that is set, as text.
+    pub fn first_text(&self, keys: &[&str]) -> Option<String> {
+        keys.iter().find_map(|k| self.text(k))
+    }
+
     /// Whether any secret (API key, URL with a token) is stored.
     pub fn holds_secret(&self) -> bool {
         self.leaves().iter().any(|(k, v)| {
             lookup(k).is_some_and(|s| match s.kind {
-                schema::Kind::Secret => true,
+                schema::Kind::Secret => !v.is_null(),
                 schema::Kind::ProxyUrl => v.as_str().is_some_and(|u| u.contains('@')),
                 _ => false,
             })
@@ -293,12 +303,17 @@ impl Config {
     /// The effective settings of every fixed key plus every stored key, secrets masked.
     pub fn effective(&self) -> BTreeMap<String, Value> {
         let mut out = BTreeMap::new();
-        for spec in schema::KEYS.iter().filter(|k| !k.pattern.contains('*')) {
+        for spec in schema::KEYS
+            .iter()
+            .filter(|k| !k.pattern.contains('*') && k.pattern != "memory_content")
+        {
             out.insert(spec.pattern.to_owned(), spec.default_value());
         }
         for (key, value) in self.leaves() {
             let masked = match lookup(&key) {
-                Some(spec) if spec.is_secret() => Value::String(mask_value(spec, &value)),
+                Some(spec) if spec.is_secret() && !value.is_null() => {
+                    Value::String(mask_value(spec, &value))
+                }
                 _ => value,
             };
             out.insert(key, masked);

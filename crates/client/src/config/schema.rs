@@ -2,7 +2,7 @@
 use serde_yaml_ng::Value;
 
 /// What values a key accepts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Kind {
     /// `true`/`false` (also yes/no, on/off, 1/0).
     Bool,
@@ -27,6 +27,17 @@ pub enum Kind {
     ProxyUrl,
     /// An `http://` or `https://` URL.
     HttpUrl,
+    /// A number within an inclusive range.
+    Number {
+        /// Smallest accepted value.
+        min: f64,
+        /// Largest accepted value.
+        max: f64,
+    },
+    /// `true`/`false` or one of a fixed set of words (the reference's `show_metrics`).
+    FlagOrWord(&'static [&'static str]),
+    /// A list of strings.
+    List,
 }
 
 /// One config key; `*` in the pattern matches one name (a profile, a provider).
@@ -81,7 +92,7 @@ pub const KEYS: &[KeySpec] = &[
     },
     KeySpec {
         pattern: "display.show_metrics",
-        kind: Kind::Bool,
+        kind: Kind::FlagOrWord(&["none", "total", "sub", "all"]),
         default: "false",
         example: "true",
         help: "print tokens, cost and latency of each LLM call",
@@ -229,6 +240,219 @@ pub const KEYS: &[KeySpec] = &[
         example: "120",
         help: "longest a kubectl command may run",
     },
+    // Keys of the Python reference's config file, so an existing file keeps working.
+    KeySpec {
+        pattern: "core.kubeconfig",
+        kind: Kind::Path,
+        default: "~",
+        example: "~/.kube/config",
+        help: "kubeconfig (the reference's key; kubectl.kubeconfig wins)",
+    },
+    KeySpec {
+        pattern: "core.kubectl_command",
+        kind: Kind::Path,
+        default: "~",
+        example: "kubectl",
+        help: "kubectl binary (the reference's key; kubectl.path wins)",
+    },
+    KeySpec {
+        pattern: "display.theme",
+        kind: Kind::Enum(&["default", "dark", "light", "accessible"]),
+        default: "default",
+        example: "dark",
+        help: "colour theme (reference key)",
+    },
+    KeySpec {
+        pattern: "display.show_vibe",
+        kind: Kind::Bool,
+        default: "true",
+        example: "false",
+        help: "print the summary (reference key)",
+    },
+    KeySpec {
+        pattern: "display.show_memory",
+        kind: Kind::Bool,
+        default: "true",
+        example: "false",
+        help: "print memory updates (reference key)",
+    },
+    KeySpec {
+        pattern: "display.show_iterations",
+        kind: Kind::Bool,
+        default: "true",
+        example: "false",
+        help: "print auto iteration numbers (reference key)",
+    },
+    KeySpec {
+        pattern: "display.show_streaming",
+        kind: Kind::Bool,
+        default: "true",
+        example: "false",
+        help: "the reference's name for display.stream",
+    },
+    KeySpec {
+        pattern: "llm.max_retries",
+        kind: Kind::Int { min: 0, max: 10 },
+        default: "2",
+        example: "3",
+        help: "provider retries (reference key)",
+    },
+    KeySpec {
+        pattern: "llm.retry_delay_seconds",
+        kind: Kind::Number {
+            min: 0.0,
+            max: 60.0,
+        },
+        default: "1.0",
+        example: "2.5",
+        help: "delay between retries (reference key)",
+    },
+    KeySpec {
+        pattern: "memory_content",
+        kind: Kind::OptionalText,
+        default: "~",
+        example: "\"we work in namespace web\"",
+        help: "the memory itself (see vibectl memory)",
+    },
+    KeySpec {
+        pattern: "warnings.*",
+        kind: Kind::Bool,
+        default: "true",
+        example: "false",
+        help: "reference warning switches",
+    },
+    KeySpec {
+        pattern: "live_display.max_lines",
+        kind: Kind::Int {
+            min: 1,
+            max: 1_000_000,
+        },
+        default: "20",
+        example: "50",
+        help: "reference key",
+    },
+    KeySpec {
+        pattern: "live_display.wrap_text",
+        kind: Kind::Bool,
+        default: "true",
+        example: "false",
+        help: "reference key",
+    },
+    KeySpec {
+        pattern: "live_display.stream_buffer_max_lines",
+        kind: Kind::Int {
+            min: 1,
+            max: 100_000_000,
+        },
+        default: "100000",
+        example: "5000",
+        help: "reference key",
+    },
+    KeySpec {
+        pattern: "live_display.default_filter_regex",
+        kind: Kind::OptionalText,
+        default: "~",
+        example: "error",
+        help: "reference key",
+    },
+    KeySpec {
+        pattern: "live_display.save_dir",
+        kind: Kind::Path,
+        default: "~",
+        example: ".",
+        help: "reference key",
+    },
+    KeySpec {
+        pattern: "features.intelligent_apply",
+        kind: Kind::Bool,
+        default: "true",
+        example: "false",
+        help: "reference key",
+    },
+    KeySpec {
+        pattern: "features.intelligent_edit",
+        kind: Kind::Bool,
+        default: "true",
+        example: "false",
+        help: "reference key",
+    },
+    KeySpec {
+        pattern: "features.max_correction_retries",
+        kind: Kind::Int { min: 0, max: 10 },
+        default: "1",
+        example: "2",
+        help: "reference key",
+    },
+    KeySpec {
+        pattern: "features.check_max_iterations",
+        kind: Kind::Int { min: 1, max: 1000 },
+        default: "10",
+        example: "20",
+        help: "reference key",
+    },
+    KeySpec {
+        pattern: "networking.intermediate_port_range",
+        kind: Kind::OptionalText,
+        default: "~",
+        example: "10000-11000",
+        help: "reference key",
+    },
+    KeySpec {
+        pattern: "plugins.precedence",
+        kind: Kind::List,
+        default: "[]",
+        example: "[]",
+        help: "reference key",
+    },
+    KeySpec {
+        pattern: "system.log_level",
+        kind: Kind::Enum(&["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]),
+        default: "WARNING",
+        example: "INFO",
+        help: "reference key",
+    },
+    KeySpec {
+        pattern: "system.custom_instructions",
+        kind: Kind::OptionalText,
+        default: "~",
+        example: "\"prefer namespace web\"",
+        help: "extra instructions added to every plan",
+    },
+    KeySpec {
+        pattern: "proxy.profiles.*.security.sanitize_requests",
+        kind: Kind::Bool,
+        default: "~",
+        example: "true",
+        help: "reference profile key",
+    },
+    KeySpec {
+        pattern: "proxy.profiles.*.security.audit_logging",
+        kind: Kind::Bool,
+        default: "~",
+        example: "true",
+        help: "reference profile key",
+    },
+    KeySpec {
+        pattern: "proxy.profiles.*.security.confirmation_mode",
+        kind: Kind::Enum(&["none", "per-session", "per-command"]),
+        default: "~",
+        example: "per-command",
+        help: "reference profile key",
+    },
+    KeySpec {
+        pattern: "proxy.profiles.*.security.audit_log_path",
+        kind: Kind::Path,
+        default: "~",
+        example: "~/.config/vibectl/audit.log",
+        help: "reference profile key",
+    },
+    KeySpec {
+        pattern: "proxy.profiles.*.security.warn_sanitization",
+        kind: Kind::Bool,
+        default: "~",
+        example: "true",
+        help: "reference profile key",
+    },
 ];
 
 /// Providers whose keys may be configured.
@@ -255,6 +479,9 @@ impl KeySpec {
                 "vibectl-server://[TOKEN@]HOST[:PORT] or vibectl-server-insecure://...".into()
             }
             Kind::HttpUrl => "an http:// or https:// URL".into(),
+            Kind::Number { min, max } => format!("a number from {min} to {max}"),
+            Kind::FlagOrWord(words) => format!("true, false or one of {}", words.join(", ")),
+            Kind::List => "a list".into(),
         }
     }
 
@@ -271,7 +498,20 @@ impl KeySpec {
     /// Checks a value read from the file or given on the command line; the error says why.
     pub fn check(&self, value: &Value) -> Result<(), String> {
         let ok = match (self.kind, value) {
-            (_, Value::Null) => !matches!(self.kind, Kind::Bool | Kind::Int { .. } | Kind::Enum(_)),
+            (_, Value::Null) => !matches!(
+                self.kind,
+                Kind::Bool
+                    | Kind::Int { .. }
+                    | Kind::Enum(_)
+                    | Kind::Number { .. }
+                    | Kind::FlagOrWord(_)
+            ),
+            (Kind::Number { min, max }, Value::Number(n)) => {
+                n.as_f64().is_some_and(|f| f >= min && f <= max)
+            }
+            (Kind::FlagOrWord(_), Value::Bool(_)) => true,
+            (Kind::FlagOrWord(words), Value::String(s)) => words.contains(&s.as_str()),
+            (Kind::List, Value::Sequence(_)) => true,
             (Kind::Bool, Value::Bool(_)) => true,
             (Kind::Int { min, max }, Value::Number(n)) => {
                 n.as_i64().is_some_and(|i| i >= min && i <= max)
@@ -310,6 +550,16 @@ impl KeySpec {
                 "false" | "no" | "off" | "0" => Value::Bool(false),
                 _ => Value::String(raw.to_owned()),
             },
+            Kind::FlagOrWord(_) => match raw.to_ascii_lowercase().as_str() {
+                "true" | "yes" | "on" => Value::Bool(true),
+                "false" | "no" | "off" => Value::Bool(false),
+                _ => Value::String(raw.to_owned()),
+            },
+            Kind::Number { .. } => match raw.parse::<f64>() {
+                Ok(f) => Value::Number(f.into()),
+                Err(_) => Value::String(raw.to_owned()),
+            },
+            Kind::List => serde_yaml_ng::from_str(raw).unwrap_or(Value::String(raw.to_owned())),
             Kind::Int { .. } => match raw.parse::<i64>() {
                 Ok(i) => Value::Number(i.into()),
                 Err(_) => Value::String(raw.to_owned()),

@@ -101,3 +101,33 @@ fn profiles_are_read() {
     assert!(cfg.remove("proxy.profiles.prod"));
     assert!(cfg.profiles().is_empty());
 }
+
+/// The config file the Python reference writes on first run (vibectl 0.11.6).
+const REFERENCE_CONFIG: &str = "core:\n  kubeconfig: null\n  kubectl_command: kubectl\ndisplay:\n  show_iterations: true\n  show_kubectl: false\n  show_memory: true\n  show_metrics: none\n  show_raw_output: false\n  show_streaming: true\n  show_vibe: true\n  theme: default\nfeatures:\n  check_max_iterations: 10\n  intelligent_apply: true\n  intelligent_edit: true\n  max_correction_retries: 1\nlive_display:\n  default_filter_regex: null\n  max_lines: 20\n  save_dir: .\n  stream_buffer_max_lines: 100000\n  wrap_text: true\nllm:\n  max_retries: 2\n  model: claude-3.7-sonnet\n  retry_delay_seconds: 1.0\nmemory:\n  enabled: true\n  max_chars: 500\nmemory_content: null\nnetworking:\n  intermediate_port_range: null\nplugins:\n  precedence: []\nproviders:\n  anthropic:\n    key: null\n    key_file: null\n  ollama:\n    key: null\n    key_file: null\n  openai:\n    key: null\n    key_file: null\nproxy:\n  active: null\n  profiles:\n    prod:\n      server_url: vibectl-server://llm.example.com:443\n      ca_bundle_path: /etc/ca.crt\n      security:\n        sanitize_requests: true\n        audit_logging: true\n        confirmation_mode: per-command\n        audit_log_path: null\n        warn_sanitization: true\n  retry_attempts: 3\n  timeout_seconds: 30\nsystem:\n  custom_instructions: null\n  log_level: WARNING\nwarnings:\n  warn_no_output: true\n  warn_no_proxy: true\n  warn_sanitization: true\n";
+
+#[test]
+fn the_reference_clients_config_file_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, REFERENCE_CONFIG).unwrap();
+    let mut cfg = Config::load_from(path.clone()).unwrap();
+    assert_eq!(cfg.text("llm.model").as_deref(), Some("claude-3.7-sonnet"));
+    assert!(
+        !cfg.flag("display.show_metrics"),
+        "show_metrics: none is off"
+    );
+    assert!(!cfg.holds_secret(), "null keys are not secrets");
+    assert_eq!(cfg.effective()["providers.openai.key"], Value::Null);
+    assert_eq!(
+        cfg.profiles()["prod"].ca_bundle_path.as_deref(),
+        Some("/etc/ca.crt")
+    );
+    cfg.set("display.show_metrics", "all").unwrap();
+    assert!(cfg.flag("display.show_metrics"));
+    cfg.save().unwrap();
+    let again = Config::load_from(path).unwrap();
+    assert_eq!(
+        again.text("core.kubectl_command").as_deref(),
+        Some("kubectl")
+    );
+}

@@ -61,7 +61,7 @@ impl Kubectl {
     /// From config and command-line flags (flags win).
     pub fn new(cfg: &Config, global: &GlobalArgs) -> Self {
         let program = cfg
-            .text("kubectl.path")
+            .first_text(&["kubectl.path", "core.kubectl_command"])
             .map(|p| crate::proxy::connect::expand_home(&p))
             .unwrap_or_else(|| PathBuf::from("kubectl"));
         let mut global_args = Vec::new();

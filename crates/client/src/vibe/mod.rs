@@ -59,6 +59,8 @@ pub struct Session<'a> {
     pub show_raw: bool,
     /// Print each kubectl command before it runs.
     pub show_kubectl: bool,
+    /// `system.custom_instructions`, added to every plan.
+    pub custom_instructions: Option<String>,
     /// Largest memory kept (0 disables memory).
     pub memory_chars: usize,
 }
@@ -105,8 +107,16 @@ impl Session<'_> {
         } else {
             String::new()
         };
+        let mut system = vec![prompts::PLANNER_SYSTEM.to_owned()];
+        if let Some(extra) = self
+            .custom_instructions
+            .as_ref()
+            .filter(|s| !s.trim().is_empty())
+        {
+            system.push(format!("Custom instructions from the user: {extra}"));
+        }
         let mut call = LlmCall {
-            system: vec![prompts::PLANNER_SYSTEM.to_owned()],
+            system,
             user: prompts::planner_user(&memory, request, self.kubectl.namespace.as_deref()),
             schema: Some(plan::schema()),
         };
