@@ -11,4 +11,5 @@ pub mod config;
 pub mod logging;
 pub mod proxy;
 pub mod serve;
+pub mod state;
 pub mod tls;

@@ -3,9 +3,11 @@
 
 pub mod fake_kube;
 pub mod mock_provider;
+pub mod redis_process;
 pub mod server_process;
 
 pub use mock_provider::{
     Disconnect, Fault, MockProvider, MockReply, MockUsage, RecordedRequest, MAX_RECORDED_REQUESTS,
 };
+pub use redis_process::RedisProcess;
 pub use server_process::{workspace_bin, ServerProcess};

@@ -1,0 +1,257 @@
+//! Shared state behind one trait: rate windows, concurrency leases, token and cost reservations
+//! (reserve, then settle) and the usage ledger.
+//!
+//! Two implementations: [`EmbeddedStore`] (one process; counters in memory, the ledger in SQLite
+//! under the state dir, budgets re-read from it at start) and [`RedisStore`] (several replicas;
+//! every check-and-update is one versioned Lua script). Both pass the same conformance suite
+//! (`tests/state_conformance.rs`).
+mod embedded;
+mod redis;
+mod sqlite;
+pub mod time;
+
+pub use embedded::EmbeddedStore;
+pub use redis::{FailurePolicy, RedisStore};
+pub use sqlite::{Ledger, LEDGER_FILE};
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// The scope every call counts against, whoever makes it.
+pub const TOTAL_SCOPE: &str = "total";
+
+/// The scope of one subject's calls.
+pub fn subject_scope(subject: &str) -> String {
+    format!("s:{subject}")
+}
+
+/// Why the store could not answer.
+#[derive(Debug, thiserror::Error)]
+#[error("state store: {0}")]
+pub struct StoreError(pub String);
+
+/// Which limit refused a call (the `limit-type` metadata value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LimitKind {
+    /// Requests per minute.
+    Rpm,
+    /// Calls in flight.
+    Concurrency,
+    /// Tokens per minute or per day.
+    Tokens,
+    /// USD per day or per month.
+    Budget,
+}
+
+impl LimitKind {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitKind::Rpm => "rpm",
+            LimitKind::Concurrency => "concurrency",
+            LimitKind::Tokens => "tokens",
+            LimitKind::Budget => "budget",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "rpm" => LimitKind::Rpm,
+            "concurrency" => LimitKind::Concurrency,
+            "tokens" => LimitKind::Tokens,
+            "budget" => LimitKind::Budget,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The limits of one scope (a subject, or all callers together); `None` is unlimited.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScopeLimits {
+    /// Scope name, e.g. `s:alice` or `total`.
+    pub scope: String,
+    /// Requests per rate window.
+    pub rpm: Option<u32>,
+    /// Calls in flight.
+    pub concurrency: Option<u32>,
+    /// Tokens per UTC minute.
+    pub tokens_per_minute: Option<u64>,
+    /// Tokens per UTC day.
+    pub tokens_per_day: Option<u64>,
+    /// Micro-USD per UTC day.
+    pub budget_day_micro: Option<u64>,
+    /// Micro-USD per UTC month.
+    pub budget_month_micro: Option<u64>,
+}
+
+/// One call asking to start: its scopes, its estimate, its lease.
+#[derive(Clone, Debug)]
+pub struct Admission {
+    /// Unique id of this call's lease.
+    pub lease: String,
+    /// Every scope the call counts against (all must allow it).
+    pub scopes: Vec<ScopeLimits>,
+    /// Estimated tokens (input chars / 4 + the output cap).
+    pub est_tokens: u64,
+    /// Estimated cost in micro-USD.
+    pub est_cost_micro: u64,
+    /// How long a concurrency lease lives if never released (a crashed replica).
+    pub lease_ttl_ms: u64,
+    /// Length of the sliding request window (60 000 for requests per minute).
+    pub window_ms: u64,
+}
+
+/// A refused call: which limit, and how long until a retry can succeed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The limit.
+    pub kind: LimitKind,
+    /// Milliseconds until a retry can pass (a hint for concurrency, which has no schedule).
+    pub retry_after_ms: u64,
+    /// The scope that refused.
+    pub scope: String,
+}
+
+/// An admitted call; hand it back to [`StateStore::settle`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ticket {
+    /// The lease id.
+    pub lease: String,
+    /// Scope names the call counts against.
+    pub scopes: Vec<String>,
+    /// Token bucket (UTC minute number) the estimate went to.
+    pub minute: u64,
+    /// UTC day (`YYYY-MM-DD`) the estimate went to.
+    pub day: String,
+    /// Estimated tokens reserved.
+    pub est_tokens: u64,
+    /// Estimated micro-USD reserved.
+    pub est_cost_micro: u64,
+}
+
+/// What the store answers to an [`Admission`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Go ahead.
+    Admitted(Ticket),
+    /// Refused; nothing was counted.
+    Refused(Refusal),
+}
+
+/// Tokens and cost of one finished (or abandoned) call.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    /// Requests.
+    pub requests: u64,
+    /// Failed requests.
+    pub errors: u64,
+    /// Uncached input tokens.
+    pub input_tokens: u64,
+    /// Output tokens.
+    pub output_tokens: u64,
+    /// Cache-read input tokens.
+    pub cache_read_tokens: u64,
+    /// Cache-write input tokens.
+    pub cache_write_tokens: u64,
+    /// Cost in pico-USD (exact).
+    pub cost_pico: u64,
+}
+
+impl Tally {
+    /// All tokens.
+    pub fn tokens(&self) -> u64 {
+        self.input_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_add(self.cache_read_tokens)
+            .saturating_add(self.cache_write_tokens)
+    }
+
+    /// Cost in micro-USD, rounded up (budgets never undercount).
+    pub fn cost_micro(&self) -> u64 {
+        self.cost_pico.div_ceil(1_000_000)
+    }
+
+    /// Adds `o` to `self`.
+    pub fn add(&mut self, o: &Tally) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.cache_read_tokens += o.cache_read_tokens;
+        self.cache_write_tokens += o.cache_write_tokens;
+        self.cost_pico += o.cost_pico;
+    }
+}
+
+/// One ledger row: a subject's use of a model on a UTC day.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UsageRow {
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// Token subject (`anonymous` without auth).
+    pub subject: String,
+    /// Model id.
+    pub model: String,
+    /// Counts.
+    #[serde(flatten)]
+    pub tally: Tally,
+}
+
+/// Which ledger rows to read.
+#[derive(Clone, Debug, Default)]
+pub struct UsageQuery {
+    /// Only this subject.
+    pub subject: Option<String>,
+    /// Only days on or after this `YYYY-MM-DD`.
+    pub since: Option<String>,
+}
+
+impl UsageQuery {
+    /// Whether `row` matches.
+    pub fn matches(&self, day: &str, subject: &str) -> bool {
+        self.subject.as_deref().is_none_or(|s| s == subject)
+            && self.since.as_deref().is_none_or(|d| day >= d)
+    }
+}
+
+/// Where limits, reservations and usage live.
+#[tonic::async_trait]
+pub trait StateStore: Send + Sync + fmt::Debug {
+    /// Checks every limit of every scope and, only if all allow it, counts the call and reserves
+    /// its estimate, atomically.
+    async fn admit(&self, a: &Admission) -> Result<Decision, StoreError>;
+    /// Releases the lease, corrects the reservation to `actual` and adds a ledger row for
+    /// `subject`/`model` on the ticket's day.
+    async fn settle(
+        &self,
+        t: &Ticket,
+        subject: &str,
+        model: &str,
+        actual: &Tally,
+    ) -> Result<(), StoreError>;
+    /// Ledger rows matching `q`, sorted by day, subject, model.
+    async fn usage(&self, q: &UsageQuery) -> Result<Vec<UsageRow>, StoreError>;
+    /// Writes buffered ledger rows out (before exit).
+    async fn flush(&self) -> Result<(), StoreError>;
+    /// Short description for logs, e.g. `embedded (/var/lib/vibectl/usage.sqlite3)`.
+    fn describe(&self) -> String;
+}
+
+/// Sorts rows the way [`StateStore::usage`] promises.
+pub(crate) fn sort_rows(rows: &mut [UsageRow]) {
+    rows.sort_by(|a, b| {
+        (a.day.as_str(), a.subject.as_str(), a.model.as_str()).cmp(&(
+            b.day.as_str(),
+            b.subject.as_str(),
+            b.model.as_str(),
+        ))
+    });
+}

@@ -1,0 +1,241 @@
+//! The embedded usage ledger: one SQLite file in the state dir, written by one background thread
+//! in batched transactions so the request path never waits on disk.
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{sort_rows, StoreError, Tally, UsageQuery, UsageRow};
+
+/// The ledger file name inside the state dir.
+pub const LEDGER_FILE: &str = "usage.sqlite3";
+
+/// Schema version kept in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 1;
+
+enum Msg {
+    Row(UsageRow),
+    Flush(mpsc::Sender<Result<(), String>>),
+}
+
+/// The ledger: reads on a shared connection, writes through the writer thread.
+#[derive(Debug)]
+pub struct Ledger {
+    path: PathBuf,
+    read: Arc<Mutex<Connection>>,
+    tx: Mutex<mpsc::Sender<Msg>>,
+}
+
+fn db_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError(format!("{}: {e}", path.display()))
+}
+
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .map_err(|e| db_err(path, e))?;
+    conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+        .map_err(|e| db_err(path, e))?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let v: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(|e| db_err(path, e))?;
+    if v > SCHEMA_VERSION {
+        return Err(db_err(
+            path,
+            format!("schema version {v} is newer than this server understands ({SCHEMA_VERSION}); upgrade the server"),
+        ));
+    }
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS usage (
+            day TEXT NOT NULL, subject TEXT NOT NULL, model TEXT NOT NULL,
+            requests INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0, cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_pico INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (day, subject, model));
+         PRAGMA user_version = 1;",
+    )
+    .map_err(|e| db_err(path, e))
+}
+
+fn as_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn as_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn write_batch(conn: &mut Connection, rows: &[UsageRow]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut st = tx.prepare_cached(
+            "INSERT INTO usage (day, subject, model, requests, errors, input_tokens, output_tokens,
+                cache_read_tokens, cache_write_tokens, cost_pico)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (day, subject, model) DO UPDATE SET
+                requests = requests + excluded.requests, errors = errors + excluded.errors,
+                input_tokens = input_tokens + excluded.input_tokens,
+                output_tokens = output_tokens + excluded.output_tokens,
+                cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,
+                cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,
+                cost_pico = cost_pico + excluded.cost_pico",
+        )?;
+        for r in rows {
+            let t = &r.tally;
+            st.execute(params![
+                r.day,
+                r.subject,
+                r.model,
+                as_i64(t.requests),
+                as_i64(t.errors),
+                as_i64(t.input_tokens),
+                as_i64(t.output_tokens),
+                as_i64(t.cache_read_tokens),
+                as_i64(t.cache_write_tokens),
+                as_i64(t.cost_pico),
+            ])?;
+        }
+    }
+    tx.commit()
+}
+
+fn writer(mut conn: Connection, path: PathBuf, rx: mpsc::Receiver<Msg>) {
+    let mut pending = Vec::new();
+    while let Ok(first) = rx.recv() {
+        let mut flushes = Vec::new();
+        let mut take = |m: Msg| match m {
+            Msg::Row(r) => pending.push(r),
+            Msg::Flush(done) => flushes.push(done),
+        };
+        take(first);
+        while let Ok(m) = rx.try_recv() {
+            take(m);
+        }
+        let result = if pending.is_empty() {
+            Ok(())
+        } else {
+            write_batch(&mut conn, &pending).map_err(|e| format!("{}: {e}", path.display()))
+        };
+        match &result {
+            Ok(()) => pending.clear(),
+            Err(e) => tracing::error!("usage ledger write failed (kept for retry): {e}"),
+        }
+        for f in flushes {
+            let _ = f.send(result.clone());
+        }
+    }
+    if !pending.is_empty() {
+        let _ = write_batch(&mut conn, &pending);
+    }
+}
+
+impl Ledger {
+    /// Opens (creating) the ledger at `path` and starts its writer thread.
+    pub fn open(path: &Path) -> Result<Ledger, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| db_err(dir, e))?;
+        }
+        let write = connect(path)?;
+        migrate(&write, path)?;
+        let read = connect(path)?;
+        let (tx, rx) = mpsc::channel();
+        let p = path.to_path_buf();
+        std::thread::Builder::new()
+            .name("usage-ledger".into())
+            .spawn(move || writer(write, p, rx))
+            .map_err(|e| db_err(path, e))?;
+        Ok(Ledger {
+            path: path.to_path_buf(),
+            read: Arc::new(Mutex::new(read)),
+            tx: Mutex::new(tx),
+        })
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Queues a row to be added (never blocks on disk).
+    pub fn add(&self, row: UsageRow) {
+        if let Ok(tx) = self.tx.lock() {
+            let _ = tx.send(Msg::Row(row));
+        }
+    }
+
+    /// Waits until every queued row is on disk (blocking; call off the async runtime).
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        let (done_tx, done_rx) = mpsc::channel();
+        self.tx
+            .lock()
+            .map_err(|_| db_err(&self.path, "writer lock poisoned"))?
+            .send(Msg::Flush(done_tx))
+            .map_err(|_| db_err(&self.path, "writer thread stopped"))?;
+        done_rx
+            .recv()
+            .map_err(|_| db_err(&self.path, "writer thread stopped"))?
+            .map_err(StoreError)
+    }
+
+    /// Rows matching `q` (blocking).
+    pub fn query_blocking(&self, q: &UsageQuery) -> Result<Vec<UsageRow>, StoreError> {
+        let conn = self
+            .read
+            .lock()
+            .map_err(|_| db_err(&self.path, "reader lock poisoned"))?;
+        let mut st = conn
+            .prepare_cached(
+                "SELECT day, subject, model, requests, errors, input_tokens, output_tokens,
+                    cache_read_tokens, cache_write_tokens, cost_pico FROM usage
+                 WHERE (?1 IS NULL OR subject = ?1) AND (?2 IS NULL OR day >= ?2)",
+            )
+            .map_err(|e| db_err(&self.path, e))?;
+        let rows = st
+            .query_map(params![q.subject, q.since], |r| {
+                Ok(UsageRow {
+                    day: r.get(0)?,
+                    subject: r.get(1)?,
+                    model: r.get(2)?,
+                    tally: Tally {
+                        requests: as_u64(r.get(3)?),
+                        errors: as_u64(r.get(4)?),
+                        input_tokens: as_u64(r.get(5)?),
+                        output_tokens: as_u64(r.get(6)?),
+                        cache_read_tokens: as_u64(r.get(7)?),
+                        cache_write_tokens: as_u64(r.get(8)?),
+                        cost_pico: as_u64(r.get(9)?),
+                    },
+                })
+            })
+            .map_err(|e| db_err(&self.path, e))?;
+        let mut out = rows
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| db_err(&self.path, e))?;
+        sort_rows(&mut out);
+        Ok(out)
+    }
+
+    /// Whether the file has a ledger table (for read-only tools on a fresh state dir).
+    pub fn exists(path: &Path) -> bool {
+        path.exists()
+            && Connection::open(path)
+                .ok()
+                .and_then(|c| {
+                    c.query_row(
+                        "SELECT name FROM sqlite_master WHERE type='table' AND name='usage'",
+                        [],
+                        |r| r.get::<_, String>(0),
+                    )
+                    .optional()
+                    .ok()
+                    .flatten()
+                })
+                .is_some()
+    }
+}

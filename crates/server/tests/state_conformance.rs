@@ -1,0 +1,409 @@
+//! One conformance suite for every state store: each case runs against the embedded store
+//! (SQLite in a temp dir) and against a real `redis-server` started for it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use vibectl_server::state::{
+    time, Admission, Decision, EmbeddedStore, LimitKind, RedisStore, ScopeLimits, StateStore,
+    Tally, Ticket, UsageQuery,
+};
+use vibectl_testkit::RedisProcess;
+
+/// A store under test and what keeps it alive.
+struct Backend {
+    store: Arc<dyn StateStore>,
+    _dir: Option<tempfile::TempDir>,
+    _redis: Option<RedisProcess>,
+}
+
+async fn embedded() -> Backend {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EmbeddedStore::open(&dir.path().join("usage.sqlite3")).unwrap();
+    Backend {
+        store: Arc::new(store),
+        _dir: Some(dir),
+        _redis: None,
+    }
+}
+
+async fn redis() -> Backend {
+    let r = RedisProcess::start().expect("redis-server (scripts/test-deps.sh installs it)");
+    let store = RedisStore::connect(&r.url(), "test:", Duration::from_secs(2), 30)
+        .await
+        .unwrap();
+    Backend {
+        store: Arc::new(store),
+        _dir: None,
+        _redis: Some(r),
+    }
+}
+
+fn scope(name: &str) -> ScopeLimits {
+    ScopeLimits {
+        scope: name.into(),
+        ..ScopeLimits::default()
+    }
+}
+
+fn admission(scopes: Vec<ScopeLimits>, est_tokens: u64, est_cost_micro: u64) -> Admission {
+    Admission {
+        lease: uuid::Uuid::new_v4().to_string(),
+        scopes,
+        est_tokens,
+        est_cost_micro,
+        lease_ttl_ms: 60_000,
+        window_ms: 1_000,
+    }
+}
+
+async fn admit(s: &dyn StateStore, a: &Admission) -> Result<Ticket, (LimitKind, u64)> {
+    match s.admit(a).await.unwrap() {
+        Decision::Admitted(t) => Ok(t),
+        Decision::Refused(r) => Err((r.kind, r.retry_after_ms)),
+    }
+}
+
+fn tally(tokens_in: u64, tokens_out: u64, cost_pico: u64) -> Tally {
+    Tally {
+        requests: 1,
+        input_tokens: tokens_in,
+        output_tokens: tokens_out,
+        cost_pico,
+        ..Tally::default()
+    }
+}
+
+async fn rpm_window_refuses_then_reopens(b: Backend) {
+    let s = &*b.store;
+    let lim = ScopeLimits {
+        rpm: Some(3),
+        ..scope("s:alice")
+    };
+    for _ in 0..3 {
+        admit(s, &admission(vec![lim.clone()], 0, 0)).await.unwrap();
+    }
+    let (kind, wait) = admit(s, &admission(vec![lim.clone()], 0, 0))
+        .await
+        .unwrap_err();
+    assert_eq!(kind, LimitKind::Rpm);
+    assert!(wait > 0 && wait <= 1_000, "retry-after {wait}");
+    tokio::time::sleep(Duration::from_millis(wait + 20)).await;
+    admit(s, &admission(vec![lim.clone()], 0, 0)).await.unwrap();
+    // Another subject has its own window.
+    let bob = ScopeLimits {
+        rpm: Some(3),
+        ..scope("s:bob")
+    };
+    admit(s, &admission(vec![bob], 0, 0)).await.unwrap();
+}
+
+async fn concurrency_leases_release_and_expire(b: Backend) {
+    let s = &*b.store;
+    let lim = ScopeLimits {
+        concurrency: Some(2),
+        ..scope("total")
+    };
+    let t1 = admit(s, &admission(vec![lim.clone()], 0, 0)).await.unwrap();
+    let _t2 = admit(s, &admission(vec![lim.clone()], 0, 0)).await.unwrap();
+    let (kind, _) = admit(s, &admission(vec![lim.clone()], 0, 0))
+        .await
+        .unwrap_err();
+    assert_eq!(kind, LimitKind::Concurrency);
+    s.settle(&t1, "a", "m", &Tally::default()).await.unwrap();
+    let mut short = admission(vec![lim.clone()], 0, 0);
+    short.lease_ttl_ms = 200;
+    admit(s, &short).await.unwrap();
+    admit(s, &admission(vec![lim.clone()], 0, 0))
+        .await
+        .unwrap_err();
+    // A lease never released (a crashed replica) frees itself.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    admit(s, &admission(vec![lim], 0, 0)).await.unwrap();
+}
+
+async fn tokens_reserve_then_settle(b: Backend) {
+    let s = &*b.store;
+    let lim = ScopeLimits {
+        tokens_per_minute: Some(100),
+        tokens_per_day: Some(1_000),
+        ..scope("s:carol")
+    };
+    let t1 = admit(s, &admission(vec![lim.clone()], 60, 0))
+        .await
+        .unwrap();
+    let (kind, wait) = admit(s, &admission(vec![lim.clone()], 60, 0))
+        .await
+        .unwrap_err();
+    assert_eq!(kind, LimitKind::Tokens);
+    assert!(wait <= 60_000);
+    // The call used far less than its estimate: settling frees the difference.
+    s.settle(&t1, "carol", "m", &tally(5, 5, 0)).await.unwrap();
+    admit(s, &admission(vec![lim.clone()], 60, 0))
+        .await
+        .unwrap();
+    // An estimate over the limit itself never passes.
+    let (kind, _) = admit(s, &admission(vec![lim], 101, 0)).await.unwrap_err();
+    assert_eq!(kind, LimitKind::Tokens);
+}
+
+async fn budget_reserve_then_settle(b: Backend) {
+    let s = &*b.store;
+    let lim = ScopeLimits {
+        budget_day_micro: Some(1_000),
+        budget_month_micro: Some(1_000_000),
+        ..scope("s:dave")
+    };
+    let t1 = admit(s, &admission(vec![lim.clone()], 0, 400))
+        .await
+        .unwrap();
+    let t2 = admit(s, &admission(vec![lim.clone()], 0, 400))
+        .await
+        .unwrap();
+    let (kind, wait) = admit(s, &admission(vec![lim.clone()], 0, 400))
+        .await
+        .unwrap_err();
+    assert_eq!(kind, LimitKind::Budget);
+    let to_midnight = time::ms_to_next_day(time::now_ms());
+    assert!(
+        wait.abs_diff(to_midnight) < 5_000,
+        "{wait} vs {to_midnight}"
+    );
+    // Each call really cost 100 micro-USD (100 000 000 pico).
+    s.settle(&t1, "dave", "m", &tally(1, 1, 100_000_000))
+        .await
+        .unwrap();
+    s.settle(&t2, "dave", "m", &tally(1, 1, 100_000_000))
+        .await
+        .unwrap();
+    admit(s, &admission(vec![lim], 0, 400)).await.unwrap();
+}
+
+async fn a_refusal_counts_nothing(b: Backend) {
+    let s = &*b.store;
+    let full = ScopeLimits {
+        rpm: Some(1),
+        ..scope("s:erin")
+    };
+    let total = ScopeLimits {
+        rpm: Some(3),
+        budget_day_micro: Some(300),
+        ..scope("total")
+    };
+    admit(s, &admission(vec![full.clone(), total.clone()], 0, 100))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        let (kind, _) = admit(s, &admission(vec![full.clone(), total.clone()], 0, 100))
+            .await
+            .unwrap_err();
+        assert_eq!(kind, LimitKind::Rpm);
+    }
+    // The refused calls took nothing from the shared scope.
+    admit(s, &admission(vec![total.clone()], 0, 100))
+        .await
+        .unwrap();
+    admit(s, &admission(vec![total.clone()], 0, 100))
+        .await
+        .unwrap();
+    admit(s, &admission(vec![total], 0, 100)).await.unwrap_err();
+}
+
+async fn concurrent_admits_are_exact(b: Backend) {
+    let lim = ScopeLimits {
+        rpm: Some(10),
+        ..scope("total")
+    };
+    let budget = ScopeLimits {
+        budget_day_micro: Some(1_000),
+        ..scope("s:frank")
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..40 {
+        let s = Arc::clone(&b.store);
+        let (lim, budget) = (lim.clone(), budget.clone());
+        tasks.push(tokio::spawn(async move {
+            let a = admission(vec![lim], 0, 0);
+            let b = admission(vec![budget], 0, 100);
+            let mut a = a;
+            a.window_ms = 60_000;
+            (admit(&*s, &a).await.is_ok(), admit(&*s, &b).await.is_ok())
+        }));
+    }
+    let mut rpm_ok = 0;
+    let mut budget_ok = 0;
+    for t in tasks {
+        let (r, b) = t.await.unwrap();
+        rpm_ok += usize::from(r);
+        budget_ok += usize::from(b);
+    }
+    assert_eq!(rpm_ok, 10);
+    assert_eq!(budget_ok, 10);
+}
+
+async fn ledger_sums_and_filters(b: Backend) {
+    let s = &*b.store;
+    let mk = |u: &str| admission(vec![scope(&format!("s:{u}"))], 10, 10);
+    for (subject, model, t) in [
+        ("gina", "m1", tally(10, 20, 7_875_000_000)),
+        ("gina", "m1", tally(1, 2, 3)),
+        ("gina", "m2", tally(5, 5, 5)),
+        ("hank", "m1", tally(100, 0, 0)),
+    ] {
+        let ticket = admit(s, &mk(subject)).await.unwrap();
+        s.settle(&ticket, subject, model, &t).await.unwrap();
+    }
+    let mut err = tally(0, 0, 0);
+    err.errors = 1;
+    let ticket = admit(s, &mk("hank")).await.unwrap();
+    s.settle(&ticket, "hank", "m1", &err).await.unwrap();
+
+    let rows = s.usage(&UsageQuery::default()).await.unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    let today = time::day(time::now_ms());
+    let g1 = &rows[0];
+    assert_eq!(
+        (g1.day.as_str(), g1.subject.as_str(), g1.model.as_str()),
+        (today.as_str(), "gina", "m1")
+    );
+    assert_eq!(g1.tally.requests, 2);
+    assert_eq!(g1.tally.input_tokens, 11);
+    assert_eq!(g1.tally.output_tokens, 22);
+    assert_eq!(g1.tally.cost_pico, 7_875_000_003);
+    let h = &rows[2];
+    assert_eq!(
+        (h.subject.as_str(), h.tally.requests, h.tally.errors),
+        ("hank", 2, 1)
+    );
+
+    let only = s
+        .usage(&UsageQuery {
+            subject: Some("hank".into()),
+            since: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(only.len(), 1);
+    let future = s
+        .usage(&UsageQuery {
+            subject: None,
+            since: Some("9999-01-01".into()),
+        })
+        .await
+        .unwrap();
+    assert!(future.is_empty());
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod embedded_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::embedded().await).await;
+                }
+            )*
+        }
+        mod redis_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::redis().await).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    rpm_window_refuses_then_reopens,
+    concurrency_leases_release_and_expire,
+    tokens_reserve_then_settle,
+    budget_reserve_then_settle,
+    a_refusal_counts_nothing,
+    concurrent_admits_are_exact,
+    ledger_sums_and_filters,
+);
+
+#[tokio::test]
+async fn embedded_usage_and_spend_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("usage.sqlite3");
+    let lim = ScopeLimits {
+        budget_day_micro: Some(1_000),
+        tokens_per_day: Some(100),
+        ..scope("s:ivy")
+    };
+    {
+        let s = EmbeddedStore::open(&path).unwrap();
+        let t = admit(&s, &admission(vec![lim.clone()], 10, 10))
+            .await
+            .unwrap();
+        s.settle(&t, "ivy", "m", &tally(40, 40, 900_000_000))
+            .await
+            .unwrap();
+        s.flush().await.unwrap();
+    }
+    let s = EmbeddedStore::open(&path).unwrap();
+    let rows = s.usage(&UsageQuery::default()).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].tally.cost_pico, 900_000_000);
+    // 900 of 1000 micro-USD and 80 of 100 tokens are spent today: a 200-micro call is refused.
+    let (kind, _) = admit(&s, &admission(vec![lim.clone()], 10, 200))
+        .await
+        .unwrap_err();
+    assert_eq!(kind, LimitKind::Budget);
+    let (kind, _) = admit(&s, &admission(vec![lim], 30, 0)).await.unwrap_err();
+    assert_eq!(kind, LimitKind::Tokens);
+}
+
+#[tokio::test]
+async fn two_redis_clients_share_limits() {
+    let r = RedisProcess::start().unwrap();
+    let a = RedisStore::connect(&r.url(), "t:", Duration::from_secs(2), 30)
+        .await
+        .unwrap();
+    let b = RedisStore::connect(&r.url(), "t:", Duration::from_secs(2), 30)
+        .await
+        .unwrap();
+    let lim = ScopeLimits {
+        rpm: Some(4),
+        ..scope("total")
+    };
+    let mut ok = 0;
+    for i in 0..10 {
+        let s: &dyn StateStore = if i % 2 == 0 { &a } else { &b };
+        let mut adm = admission(vec![lim.clone()], 0, 0);
+        adm.window_ms = 60_000;
+        ok += usize::from(admit(s, &adm).await.is_ok());
+    }
+    assert_eq!(ok, 4);
+}
+
+#[tokio::test]
+async fn redis_outage_is_an_error_and_recovery_works() {
+    let mut r = RedisProcess::start().unwrap();
+    let s = RedisStore::connect(&r.url(), "t:", Duration::from_millis(500), 30)
+        .await
+        .unwrap();
+    let lim = ScopeLimits {
+        rpm: Some(100),
+        ..scope("total")
+    };
+    admit(&s, &admission(vec![lim.clone()], 0, 0))
+        .await
+        .unwrap();
+    r.kill();
+    assert!(s.admit(&admission(vec![lim.clone()], 0, 0)).await.is_err());
+    r.restart().unwrap();
+    let mut recovered = false;
+    for _ in 0..50 {
+        if s.admit(&admission(vec![lim.clone()], 0, 0)).await.is_ok() {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "the store reconnects when redis is back");
+}
