@@ -81,6 +81,12 @@ vibectl-server ca create-client-cert alice-laptop\n  vibectl-server ca status\n\
 Clients trust <ca dir>/ca-bundle.crt. See docs/security.md for the TLS set-ups."
     )]
     Ca(CaArgs),
+    /// Usage per subject, model and day: requests, tokens, cost, errors (from the usage ledger).
+    #[command(
+        after_help = "Examples:\n  vibectl-server usage\n  vibectl-server usage --by subject --since 2026-11-01\n  vibectl-server usage --subject alice --by model --json\n\n\
+Costs are exact sums kept in pico-USD and shown rounded to the micro-dollar."
+    )]
+    Usage(UsageArgs),
     /// List the model catalog and which providers are configured.
     #[command(
         after_help = "Examples:\n  vibectl-server models\n  vibectl-server models --all --json"
@@ -131,6 +137,12 @@ pub struct ServeArgs {
     /// Allow binding beyond loopback without TLS and authentication (logs a warning).
     #[arg(long)]
     pub allow_insecure_public: bool,
+    /// Requests per minute for each subject (config `server.limits.global.max_requests_per_minute`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_rpm: Option<u32>,
+    /// Calls in flight for each subject (config `server.limits.global.max_concurrent_requests`).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_concurrent: Option<u32>,
     /// Require a valid token on every call (config `server.require_auth`).
     #[arg(long)]
     pub require_auth: bool,
@@ -271,4 +283,32 @@ Then serve with it:\n  vibectl-server serve --tls-cert <dir>/server_certs/HOST/H
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `usage` options.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Only this subject (`anonymous` for calls without authentication).
+    #[arg(long, value_name = "SUBJECT")]
+    pub subject: Option<String>,
+    /// Only days on or after this UTC date (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Group rows (default: one row per day, subject and model).
+    #[arg(long, value_enum)]
+    pub by: Option<UsageBy>,
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How `usage` groups rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum UsageBy {
+    /// One row per model.
+    Model,
+    /// One row per subject.
+    Subject,
+    /// One row per UTC day.
+    Day,
 }

@@ -6,7 +6,7 @@ use vibectl_server::auth::commands as auth_cmd;
 use vibectl_server::cli::{CaCommand, Cli, Command, ConfigCommand, TokensCommand};
 use vibectl_server::config::{config_path, state_dir, ServerConfig};
 use vibectl_server::tls::ca;
-use vibectl_server::{commands, logging, serve};
+use vibectl_server::{commands, logging, serve, usage_cmd};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -47,6 +47,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             &a.name,
             a.force,
         ),
+        Command::Usage(a) => usage_cmd::run(&cfg, &state, &a),
         Command::Tokens(TokensCommand::List { json }) => auth_cmd::tokens_list(&cfg, &state, json),
         Command::Tokens(TokensCommand::Revoke { jti, subject }) => {
             auth_cmd::tokens_revoke(&cfg, &state, jti.as_deref(), subject.as_deref())

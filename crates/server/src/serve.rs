@@ -13,7 +13,9 @@ use vibectl_proto::vibectl_llm_proxy_server::VibectlLlmProxyServer;
 use crate::auth::{self, AuthLayer, Authenticator};
 use crate::cli::ServeArgs;
 use crate::config::{ConfigSource, ServerConfig};
+use crate::limits::{self, Limiter};
 use crate::proxy::{LlmProxyService, ProxyState};
+use crate::state::LEDGER_FILE;
 use crate::tls;
 
 /// Whether `host` only reaches this machine.
@@ -35,6 +37,12 @@ pub fn apply_overrides(cfg: &mut ServerConfig, args: &ServeArgs) {
     }
     if let Some(g) = args.shutdown_grace {
         cfg.server.shutdown_grace_seconds = g;
+    }
+    if let Some(n) = args.max_rpm {
+        cfg.server.limits.global.max_requests_per_minute = Some(n);
+    }
+    if let Some(n) = args.max_concurrent {
+        cfg.server.limits.global.max_concurrent_requests = Some(n);
     }
     if args.require_auth {
         cfg.server.require_auth = true;
@@ -115,6 +123,15 @@ pub async fn run(cfg: ServerConfig, source: ConfigSource, args: &ServeArgs) -> a
     }
     let state = Arc::new(state);
     let state_dir = crate::config::state_dir(source.path());
+    let store = limits::open_store(&cfg.state, &state_dir.join(LEDGER_FILE))
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot open the state store: {e}"))?;
+    tracing::info!(store = %store.describe(), "limits and usage ledger ready");
+    let limiter = Arc::new(Limiter::new(
+        Arc::clone(&store),
+        cfg.server.limits.clone(),
+        cfg.state.on_redis_failure,
+    ));
 
     let authenticator = if auth_on {
         let (a, origin) = Authenticator::start(&cfg, &state_dir, &env)
@@ -173,7 +190,7 @@ pub async fn run(cfg: ServerConfig, source: ConfigSource, args: &ServeArgs) -> a
         .build_v1()
         .context("cannot build the reflection service")?;
 
-    let service = VibectlLlmProxyServer::new(LlmProxyService::new(Arc::clone(&state)))
+    let service = VibectlLlmProxyServer::new(LlmProxyService::new(Arc::clone(&state), limiter))
         .max_decoding_message_size(16 * 1024 * 1024);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let audit = authenticator.as_ref().map(|a| a.audit().clone());
@@ -224,7 +241,13 @@ pub async fn run(cfg: ServerConfig, source: ConfigSource, args: &ServeArgs) -> a
         .await;
     let _ = stop_tx.send(());
     let grace = Duration::from_secs(cfg.server.shutdown_grace_seconds);
-    match tokio::time::timeout(grace, server).await {
+    let drained = tokio::time::timeout(grace, server).await;
+    // Calls dropped by the transport settle in spawned tasks; give them a moment, then write out.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    if let Err(e) = store.flush().await {
+        tracing::error!("usage ledger not fully written: {e}");
+    }
+    match drained {
         Ok(Ok(Ok(()))) => tracing::info!("all calls drained; bye"),
         Ok(Ok(Err(e))) => bail!("server error: {e}"),
         Ok(Err(e)) => bail!("server task failed: {e}"),

@@ -1,4 +1,5 @@
 //! Server configuration: the YAML file (reference-compatible keys), where it lives, and validation.
+mod limits;
 mod paths;
 mod providers;
 mod validate;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use vibectl_llm::catalog::ModelEntry;
 use vibectl_llm::WireFormat;
 
+pub use limits::{StateBackend, StateSection, Usd};
 pub use paths::{config_path, state_dir, ConfigSource};
 pub use providers::{provider_settings, ProviderStatus};
 pub use validate::{ConfigError, ConfigIssues};
@@ -30,6 +32,8 @@ pub struct ServerConfig {
     pub providers: BTreeMap<String, ProviderEntry>,
     /// Models added to or replacing the built-in catalog.
     pub models: Vec<ModelEntry>,
+    /// Where limits, reservations and the usage ledger live.
+    pub state: StateSection,
     /// The reference's ACME section; accepted so existing files load, not used by this server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acme: Option<serde_yaml_ng::Value>,
@@ -98,6 +102,8 @@ pub struct LimitsSection {
     pub global: Limits,
     /// Limits by token subject, overriding `global` key by key.
     pub per_token: BTreeMap<String, Limits>,
+    /// Limits on all callers together (server-wide totals).
+    pub total: Limits,
 }
 
 /// One set of limits; unset means unlimited.
@@ -112,6 +118,18 @@ pub struct Limits {
     pub max_input_length: Option<u32>,
     /// Seconds a call may take in all.
     pub request_timeout_seconds: Option<u32>,
+    /// Tokens (input + output, estimated then settled) per UTC minute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens_per_minute: Option<u64>,
+    /// Tokens per UTC day.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_tokens_per_day: Option<u64>,
+    /// USD per UTC day (kept as integer micro-USD).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_usd_per_day: Option<Usd>,
+    /// USD per UTC calendar month.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget_usd_per_month: Option<Usd>,
 }
 
 /// `jwt:` (reference keys, and new ones beside them).

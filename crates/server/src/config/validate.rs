@@ -2,7 +2,8 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::{JwtSection, Limits, ServerConfig, TlsSection};
+use super::limits::check_limits;
+use super::{JwtSection, ServerConfig, TlsSection};
 
 /// One problem, with the key it concerns and how to fix it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -106,6 +107,8 @@ impl ServerConfig {
             ));
         }
         check_limits("server.limits.global", &s.limits.global, &mut errs);
+        check_limits("server.limits.total", &s.limits.total, &mut errs);
+        self.state.check(&mut errs);
         for (subject, limits) in &s.limits.per_token {
             check_limits(
                 &format!("server.limits.per_token.{subject}"),
@@ -274,22 +277,6 @@ fn check_tls(t: &TlsSection, errs: &mut Vec<ConfigError>) {
             "tls.hsts.max_age",
             "must be >= 1 when HSTS is enabled",
         ));
-    }
-}
-
-fn check_limits(at: &str, l: &Limits, errs: &mut Vec<ConfigError>) {
-    for (key, v) in [
-        ("max_requests_per_minute", l.max_requests_per_minute),
-        ("max_concurrent_requests", l.max_concurrent_requests),
-        ("max_input_length", l.max_input_length),
-        ("request_timeout_seconds", l.request_timeout_seconds),
-    ] {
-        if v == Some(0) {
-            errs.push(ConfigError::new(
-                format!("{at}.{key}"),
-                "must be >= 1, got 0 (remove the key for no limit)",
-            ));
-        }
     }
 }
 

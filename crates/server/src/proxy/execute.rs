@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tonic::metadata::MetadataValue;
-use tonic::Response;
+use tonic::{Response, Status};
 use vibectl_llm::schema::CompiledSchema;
 use vibectl_llm::{CompletionRequest, ErrorCode, ModelSpec, Provider, Usage};
 use vibectl_proto::{
@@ -11,6 +11,8 @@ use vibectl_proto::{
 };
 
 use super::{CallError, ProxyState};
+use crate::config::Limits;
+use crate::limits::{Charge, Limiter};
 
 /// Response metadata: microseconds spent waiting for the provider.
 pub const PROVIDER_TIME_HEADER: &str = "x-vibectl-provider-us";
@@ -24,6 +26,10 @@ pub(crate) struct Prepared {
     pub provider: Arc<dyn Provider>,
     pub completion: CompletionRequest,
     pub schema: Option<Arc<CompiledSchema>>,
+    /// Characters of prompt (all fragments).
+    pub input_chars: usize,
+    /// The call's reservation (settles when dropped).
+    pub charge: Charge,
 }
 
 /// The request id to echo: the client's, or a fresh UUID.
@@ -38,6 +44,7 @@ pub(crate) fn request_id(req: &mut ExecuteRequest) -> String {
 /// Validates a request and resolves its model and provider.
 pub(crate) fn prepare(
     state: &ProxyState,
+    limits: &Limits,
     mut req: ExecuteRequest,
 ) -> Result<Prepared, (String, CallError)> {
     let request_id = request_id(&mut req);
@@ -48,13 +55,13 @@ pub(crate) fn prepare(
             "the request has no user fragment; send at least one non-empty user_fragments entry",
         )));
     }
-    if let Some(max) = state.limits.max_input_length {
-        let len: usize = req
-            .system_fragments
-            .iter()
-            .chain(req.user_fragments.iter())
-            .map(|f| f.chars().count())
-            .sum();
+    let len: usize = req
+        .system_fragments
+        .iter()
+        .chain(req.user_fragments.iter())
+        .map(|f| f.chars().count())
+        .sum();
+    if let Some(max) = limits.max_input_length {
         if len > max as usize {
             return Err(fail(CallError::new(
                 ErrorCode::InvalidRequest,
@@ -94,6 +101,8 @@ pub(crate) fn prepare(
         provider,
         completion,
         schema,
+        input_chars: len,
+        charge: Charge::untracked(),
     })
 }
 
@@ -125,14 +134,23 @@ fn error_response(request_id: String, e: &CallError) -> ExecuteResponse {
     }
 }
 
-/// Handles `Execute`: one provider call, its answer checked against the schema if any.
-pub(crate) async fn execute(state: &ProxyState, req: ExecuteRequest) -> Response<ExecuteResponse> {
+/// Handles `Execute`: limits, one provider call, its answer checked against the schema if any.
+pub(crate) async fn execute(
+    state: &ProxyState,
+    limiter: &Limiter,
+    subject: &str,
+    req: ExecuteRequest,
+) -> Result<Response<ExecuteResponse>, Status> {
     let started = Instant::now();
-    let p = match prepare(state, req) {
+    let limits = limiter.effective(subject);
+    let mut p = match prepare(state, &limits, req) {
         Ok(p) => p,
-        Err((id, e)) => return Response::new(error_response(id, &e)),
+        Err((id, e)) => return Ok(Response::new(error_response(id, &e))),
     };
-    let timeout = state.request_timeout();
+    let timeout = ProxyState::timeout_for(&limits);
+    p.charge = limiter
+        .admit(subject, &limits, &p.model, p.input_chars, timeout)
+        .await?;
     let provider_started = Instant::now();
     let result = tokio::time::timeout(timeout, p.provider.complete(&p.completion)).await;
     let provider_time = provider_started.elapsed();
@@ -145,14 +163,19 @@ pub(crate) async fn execute(state: &ProxyState, req: ExecuteRequest) -> Response
             ),
         )),
         Ok(Err(e)) => Err(CallError::from(e)),
-        Ok(Ok(mut done)) => match &p.schema {
-            None => Ok((std::mem::take(&mut done.text), done)),
-            Some(schema) => match schema.check(&done.text) {
-                Ok(json) => Ok((json, done)),
-                Err(msg) => Err(CallError::new(ErrorCode::SchemaValidationFailed, msg)),
-            },
-        },
+        Ok(Ok(mut done)) => {
+            p.charge.usage(done.usage);
+            p.charge.text(&done.text);
+            match &p.schema {
+                None => Ok((std::mem::take(&mut done.text), done)),
+                Some(schema) => match schema.check(&done.text) {
+                    Ok(json) => Ok((json, done)),
+                    Err(msg) => Err(CallError::new(ErrorCode::SchemaValidationFailed, msg)),
+                },
+            }
+        }
     };
+    p.charge.finish(outcome.is_err());
     let body = match outcome {
         Ok((text, done)) => ExecuteResponse {
             request_id: p.request_id,
@@ -169,7 +192,7 @@ pub(crate) async fn execute(state: &ProxyState, req: ExecuteRequest) -> Response
     };
     let mut resp = Response::new(body);
     timing_metadata(&mut resp, started.elapsed(), provider_time);
-    resp
+    Ok(resp)
 }
 
 /// Adds provider time and server overhead, in microseconds, to the response metadata.

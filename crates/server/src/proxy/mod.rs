@@ -11,6 +11,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::Stream;
+
+use crate::auth::Subject;
+use crate::limits::Limiter;
 use tonic::{Request, Response, Status};
 use vibectl_proto::vibectl_llm_proxy_server::VibectlLlmProxy;
 use vibectl_proto::{
@@ -21,13 +24,22 @@ use vibectl_proto::{
 #[derive(Clone, Debug)]
 pub struct LlmProxyService {
     state: Arc<ProxyState>,
+    limiter: Arc<Limiter>,
 }
 
 impl LlmProxyService {
-    /// A service answering from `state`.
-    pub fn new(state: Arc<ProxyState>) -> Self {
-        LlmProxyService { state }
+    /// A service answering from `state`, counting calls with `limiter`.
+    pub fn new(state: Arc<ProxyState>, limiter: Arc<Limiter>) -> Self {
+        LlmProxyService { state, limiter }
     }
+}
+
+/// The caller's subject: the one the auth layer verified, else `anonymous`.
+fn subject_of<T>(request: &Request<T>) -> String {
+    request.extensions().get::<Subject>().map_or_else(
+        || Subject::anonymous().name().to_owned(),
+        |s| s.name().to_owned(),
+    )
 }
 
 /// The response stream of `StreamExecute`.
@@ -39,7 +51,8 @@ impl VibectlLlmProxy for LlmProxyService {
         &self,
         request: Request<ExecuteRequest>,
     ) -> Result<Response<ExecuteResponse>, Status> {
-        Ok(execute::execute(&self.state, request.into_inner()).await)
+        let subject = subject_of(&request);
+        execute::execute(&self.state, &self.limiter, &subject, request.into_inner()).await
     }
 
     type StreamExecuteStream = ChunkStream;
@@ -48,10 +61,15 @@ impl VibectlLlmProxy for LlmProxyService {
         &self,
         request: Request<ExecuteRequest>,
     ) -> Result<Response<Self::StreamExecuteStream>, Status> {
-        Ok(Response::new(stream::stream_execute(
+        let subject = subject_of(&request);
+        let stream = stream::stream_execute(
             Arc::clone(&self.state),
+            &self.limiter,
+            &subject,
             request.into_inner(),
-        )))
+        )
+        .await?;
+        Ok(Response::new(stream))
     }
 
     async fn get_server_info(

@@ -135,9 +135,14 @@ impl ProxyState {
         self.info.clone()
     }
 
-    /// How long one call may take in all.
+    /// How long one call may take in all, under the global limits.
     pub fn request_timeout(&self) -> Duration {
-        self.limits
+        Self::timeout_for(&self.limits)
+    }
+
+    /// How long one call may take in all, under `limits`.
+    pub fn timeout_for(limits: &Limits) -> Duration {
+        limits
             .request_timeout_seconds
             .map_or(DEFAULT_REQUEST_TIMEOUT, |s| {
                 Duration::from_secs(u64::from(s))

@@ -2,7 +2,8 @@
 //!
 //! The response is a plain stream polled by the transport, with no task of its own: when the
 //! client goes away the transport drops it, which drops the provider stream and with it the
-//! upstream HTTP request.
+//! upstream HTTP request, and the call's [`Charge`](crate::limits::Charge) inside it, which then
+//! settles from the usage seen so far.
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +16,8 @@ use vibectl_proto::{stream_chunk::ChunkType, ExecuteRequest, StreamChunk, Stream
 
 use super::execute::{metrics, prepare, Prepared};
 use super::{CallError, ChunkStream, ProxyState};
+use crate::limits::Limiter;
+use tonic::Status;
 
 struct Running {
     p: Prepared,
@@ -71,11 +74,17 @@ impl Ctx {
             Phase::Open(p) => {
                 let opened = timeout_at(self.deadline, p.provider.stream(&p.completion)).await;
                 match opened {
-                    Err(_) => Some((
-                        error_chunk(&p.request_id, &self.timeout_error()),
-                        Phase::Done,
-                    )),
+                    Err(_) => {
+                        let mut p = p;
+                        p.charge.finish(true);
+                        Some((
+                            error_chunk(&p.request_id, &self.timeout_error()),
+                            Phase::Done,
+                        ))
+                    }
                     Ok(Err(e)) => {
+                        let mut p = p;
+                        p.charge.finish(true);
                         Some((error_chunk(&p.request_id, &CallError::from(e)), Phase::Done))
                     }
                     Ok(Ok(ps)) => {
@@ -100,13 +109,18 @@ impl Ctx {
             let next = match timeout_at(self.deadline, r.events.next()).await {
                 Err(_) => {
                     let e = self.timeout_error();
+                    r.p.charge.finish(true);
                     return Some((error_chunk(&r.p.request_id, &e), Phase::Done));
                 }
                 Ok(next) => next,
             };
             match next {
-                Some(Ok(StreamEvent::Usage(u))) => r.usage.merge(u),
+                Some(Ok(StreamEvent::Usage(u))) => {
+                    r.usage.merge(u);
+                    r.p.charge.usage(u);
+                }
                 Some(Ok(StreamEvent::Text(t))) => {
+                    r.p.charge.text(&t);
                     if let Some(acc) = r.text.as_mut() {
                         acc.push_str(&t);
                     }
@@ -115,6 +129,7 @@ impl Ctx {
                 }
                 Some(Err(e)) => {
                     let e = CallError::from(e);
+                    r.p.charge.finish(true);
                     return Some((error_chunk(&r.p.request_id, &e), Phase::Done));
                 }
                 None => return Some(self.finish(*r)),
@@ -122,13 +137,16 @@ impl Ctx {
         }
     }
 
-    fn finish(&self, r: Running) -> (StreamChunk, Phase) {
+    fn finish(&self, mut r: Running) -> (StreamChunk, Phase) {
+        let failed = match (&r.p.schema, &r.text) {
+            (Some(schema), Some(text)) => schema.check(text).err(),
+            _ => None,
+        };
+        r.p.charge.finish(failed.is_some());
         let id = r.p.request_id.as_str();
-        if let (Some(schema), Some(text)) = (&r.p.schema, &r.text) {
-            if let Err(msg) = schema.check(text) {
-                let e = CallError::new(ErrorCode::SchemaValidationFailed, msg);
-                return (error_chunk(id, &e), Phase::Done);
-            }
+        if let Some(msg) = failed {
+            let e = CallError::new(ErrorCode::SchemaValidationFailed, msg);
+            return (error_chunk(id, &e), Phase::Done);
         }
         let complete = chunk(
             id,
@@ -142,21 +160,32 @@ impl Ctx {
     }
 }
 
-/// Handles `StreamExecute`.
-pub(crate) fn stream_execute(state: Arc<ProxyState>, req: ExecuteRequest) -> ChunkStream {
-    let timeout = state.request_timeout();
+/// Handles `StreamExecute`: a refusal by the limits is a gRPC status before any chunk.
+pub(crate) async fn stream_execute(
+    state: Arc<ProxyState>,
+    limiter: &Limiter,
+    subject: &str,
+    req: ExecuteRequest,
+) -> Result<ChunkStream, Status> {
+    let limits = limiter.effective(subject);
+    let timeout = ProxyState::timeout_for(&limits);
     let ctx = Arc::new(Ctx {
         started: Instant::now(),
         deadline: Deadline::now() + timeout,
         timeout_secs: timeout.as_secs(),
     });
-    let first = match prepare(&state, req) {
-        Ok(p) => Phase::Open(Box::new(p)),
+    let first = match prepare(&state, &limits, req) {
+        Ok(mut p) => {
+            p.charge = limiter
+                .admit(subject, &limits, &p.model, p.input_chars, timeout)
+                .await?;
+            Phase::Open(Box::new(p))
+        }
         Err((id, e)) => Phase::Tail(VecDeque::from([error_chunk(&id, &e)])),
     };
-    futures::stream::unfold(first, move |phase| {
+    Ok(futures::stream::unfold(first, move |phase| {
         let ctx = Arc::clone(&ctx);
         async move { ctx.step(phase).await.map(|(c, next)| (Ok(c), next)) }
     })
-    .boxed()
+    .boxed())
 }

@@ -1,0 +1,219 @@
+//! Limits and budgets on the request path: after a call is validated and its model resolved,
+//! [`Limiter::admit`] counts it against its subject and the server-wide totals (reserving its
+//! estimated tokens and cost) or refuses it with `RESOURCE_EXHAUSTED`; the returned [`Charge`]
+//! settles to the actual usage when the call ends, however it ends.
+mod charge;
+
+pub use charge::Charge;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::{Code, Status};
+use vibectl_llm::{ModelSpec, Usage};
+
+use crate::config::{Limits, LimitsSection, StateSection};
+use crate::state::{
+    subject_scope, Admission, Decision, EmbeddedStore, FailurePolicy, RedisStore, Refusal,
+    ScopeLimits, StateStore, StoreError, TOTAL_SCOPE,
+};
+
+/// Trailing metadata naming the limit that refused a call.
+pub const LIMIT_TYPE_HEADER: &str = "limit-type";
+/// Trailing metadata: milliseconds until a retry can succeed.
+pub const RETRY_AFTER_HEADER: &str = "retry-after-ms";
+/// The sliding window of the requests-per-minute limit.
+pub const RPM_WINDOW_MS: u64 = 60_000;
+
+/// Opens the store the `state:` section names (`ledger` is the default embedded ledger file).
+pub async fn open_store(
+    cfg: &StateSection,
+    default_ledger: &std::path::Path,
+) -> Result<Arc<dyn StateStore>, StoreError> {
+    match cfg.backend {
+        crate::config::StateBackend::Embedded => {
+            let path = cfg
+                .ledger_file
+                .clone()
+                .unwrap_or_else(|| default_ledger.to_path_buf());
+            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&path))
+                .await
+                .map_err(|e| StoreError(format!("opening the ledger: {e}")))??;
+            Ok(Arc::new(store))
+        }
+        crate::config::StateBackend::Redis => {
+            let url = cfg
+                .redis_url
+                .as_deref()
+                .ok_or_else(|| StoreError("state.redis_url is not set".into()))?;
+            let store = RedisStore::connect(
+                url,
+                &cfg.redis_key_prefix,
+                Duration::from_millis(cfg.redis_timeout_ms),
+                cfg.ledger_retention_days,
+            )
+            .await?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// Applies the configured limits through a [`StateStore`].
+#[derive(Debug)]
+pub struct Limiter {
+    store: Arc<dyn StateStore>,
+    limits: LimitsSection,
+    policy: FailurePolicy,
+    store_down: AtomicBool,
+}
+
+/// Estimated tokens of `chars` characters of text (4 characters a token, rounded up).
+pub fn tokens_of_chars(chars: usize) -> u64 {
+    (chars as u64).div_ceil(4)
+}
+
+impl Limiter {
+    /// A limiter over `store` with `limits`; `policy` says what to do while the store fails.
+    pub fn new(store: Arc<dyn StateStore>, limits: LimitsSection, policy: FailurePolicy) -> Self {
+        Limiter {
+            store,
+            limits,
+            policy,
+            store_down: AtomicBool::new(false),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.store
+    }
+
+    /// The limits of `subject`: its `per_token` entry over `global`, key by key.
+    pub fn effective(&self, subject: &str) -> Limits {
+        match self.limits.per_token.get(subject) {
+            Some(own) => self.limits.global.overlay(own),
+            None => self.limits.global,
+        }
+    }
+
+    /// Counts a call of `subject` to `model` with `input_chars` of prompt, or refuses it.
+    pub async fn admit(
+        &self,
+        subject: &str,
+        limits: &Limits,
+        model: &Arc<ModelSpec>,
+        input_chars: usize,
+        timeout: Duration,
+    ) -> Result<Charge, Status> {
+        let est_in = tokens_of_chars(input_chars);
+        let est_out = u64::from(model.max_output_tokens);
+        let est_usage = Usage {
+            input_tokens: Some(u32::try_from(est_in).unwrap_or(u32::MAX)),
+            output_tokens: Some(model.max_output_tokens),
+            ..Usage::default()
+        };
+        let est_cost_micro = model
+            .prices
+            .cost_pico_usd(&est_usage)
+            .unwrap_or(0)
+            .div_ceil(1_000_000);
+        let a = Admission {
+            lease: uuid::Uuid::new_v4().to_string(),
+            scopes: vec![
+                scope_limits(subject_scope(subject), limits),
+                scope_limits(TOTAL_SCOPE.to_owned(), &self.limits.total),
+            ],
+            est_tokens: est_in + est_out,
+            est_cost_micro,
+            lease_ttl_ms: u64::try_from(timeout.as_millis())
+                .unwrap_or(u64::MAX / 2)
+                .saturating_add(60_000),
+            window_ms: RPM_WINDOW_MS,
+        };
+        let decision = self.store.admit(&a).await;
+        match decision {
+            Ok(d) => {
+                if self.store_down.swap(false, Ordering::Relaxed) {
+                    tracing::warn!(store = %self.store.describe(), "state store reachable again; limits enforced");
+                }
+                match d {
+                    Decision::Admitted(ticket) => Ok(Charge::new(
+                        Arc::clone(&self.store),
+                        ticket,
+                        subject,
+                        Arc::clone(model),
+                        input_chars,
+                    )),
+                    Decision::Refused(r) => Err(refusal_status(&r, subject)),
+                }
+            }
+            Err(e) => {
+                if !self.store_down.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        store = %self.store.describe(), policy = ?self.policy,
+                        "state store unreachable: {e}; {}",
+                        match self.policy {
+                            FailurePolicy::Open => "letting calls through WITHOUT limits or metering until it returns",
+                            FailurePolicy::Closed => "refusing calls until it returns",
+                        }
+                    );
+                }
+                match self.policy {
+                    FailurePolicy::Open => Ok(Charge::untracked()),
+                    FailurePolicy::Closed => Err(store_down_status()),
+                }
+            }
+        }
+    }
+}
+
+fn scope_limits(scope: String, l: &Limits) -> ScopeLimits {
+    ScopeLimits {
+        scope,
+        rpm: l.max_requests_per_minute,
+        concurrency: l.max_concurrent_requests,
+        tokens_per_minute: l.max_tokens_per_minute,
+        tokens_per_day: l.max_tokens_per_day,
+        budget_day_micro: l.budget_usd_per_day.map(|u| u.micro()),
+        budget_month_micro: l.budget_usd_per_month.map(|u| u.micro()),
+    }
+}
+
+/// The status a refused call gets.
+pub fn refusal_status(r: &Refusal, subject: &str) -> Status {
+    let whose = if r.scope == TOTAL_SCOPE {
+        "this server's total".to_owned()
+    } else {
+        format!("the limit of `{subject}`")
+    };
+    let what = match r.kind {
+        crate::state::LimitKind::Rpm => "requests per minute",
+        crate::state::LimitKind::Concurrency => "concurrent requests",
+        crate::state::LimitKind::Tokens => "tokens",
+        crate::state::LimitKind::Budget => "USD budget",
+    };
+    let msg = format!(
+        "{what}: {whose} is reached; retry in {:.1} s",
+        r.retry_after_ms as f64 / 1000.0
+    );
+    let mut md = MetadataMap::new();
+    md.insert(
+        LIMIT_TYPE_HEADER,
+        MetadataValue::from_static(r.kind.as_str()),
+    );
+    md.insert(RETRY_AFTER_HEADER, MetadataValue::from(r.retry_after_ms));
+    Status::with_metadata(Code::ResourceExhausted, msg, md)
+}
+
+fn store_down_status() -> Status {
+    let mut md = MetadataMap::new();
+    md.insert(LIMIT_TYPE_HEADER, MetadataValue::from_static("state-store"));
+    md.insert(RETRY_AFTER_HEADER, MetadataValue::from(1000u64));
+    Status::with_metadata(
+        Code::Unavailable,
+        "the server cannot reach its limits store and is configured to refuse calls meanwhile; retry shortly",
+        md,
+    )
+}
