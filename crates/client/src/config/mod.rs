@@ -1,4 +1,5 @@
 //! The client config file: location, typed access, validation, atomic writes.
+mod keys;
 pub mod schema;
 
 use std::collections::BTreeMap;
