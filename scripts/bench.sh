@@ -13,6 +13,10 @@
 #   hold-1000        1,000 concurrent streams held against a slow mock  target RSS < 200 MiB
 #   server RSS at idle (< 50 MiB) and its peak under load (< 150 MiB), from /proc/PID/status.
 #
+# The machine is shared: each scenario records `uptime` and the top CPU users before it starts
+# (<scenario>.uptime), and its JSON has the CPU of server, mock and load generator plus the
+# core-seconds used by everything else during the window ("others%" in the summary).
+#
 # Results: a table per scenario on stdout, a summary at the end, and JSON under
 # bench-results/<UTC timestamp>/ (git-ignored). Everything started here is killed on exit.
 # Needs: Linux (/proc), cargo, jq (for the summary).
@@ -133,7 +137,7 @@ bench() {
     local name="$1"
     shift
     log "$name    (load before: $(uptime | sed 's/.*load average/load average/'))"
-    uptime >"$OUT/$name.uptime"
+    { uptime; ps -eo pcpu,pid,comm --sort=-pcpu | head -8; } >"$OUT/$name.uptime"
     echo "vibectl-bench --target $SERVER_ADDR $*" | tee "$OUT/$name.cmd"
     "$BIN/vibectl-bench" --target "$SERVER_ADDR" --label "$name" \
         --watch "server=$SERVER_PID" --watch "mock=$MOCK_PID" --out "$OUT/$name.json" "$@"
@@ -153,7 +157,7 @@ IDLE_AFTER_RSS="$(rss_kib "$SERVER_PID" VmRSS)"
 echo "server VmHWM after the request scenarios: $LOAD_HWM KiB; RSS idle again: $IDLE_AFTER_RSS KiB"
 
 log "hold-$HOLD_STREAMS    (load before: $(uptime | sed 's/.*load average/load average/'))"
-uptime >"$OUT/hold-$HOLD_STREAMS.uptime"
+{ uptime; ps -eo pcpu,pid,comm --sort=-pcpu | head -8; } >"$OUT/hold-$HOLD_STREAMS.uptime"
 echo "vibectl-bench --target $SERVER_ADDR --streams-hold $HOLD_STREAMS --hold-secs $HOLD_SECS --model slowmock/gpt-4o --connections $CONNECTIONS" \
     | tee "$OUT/hold-$HOLD_STREAMS.cmd"
 "$BIN/vibectl-bench" --target "$SERVER_ADDR" --label "hold-$HOLD_STREAMS" \
@@ -196,12 +200,13 @@ rps="$(jq .rps "$c")"
         "$(verdict "$(jq --argjson n "$HOLD_STREAMS" --argjson peak "$hold_peak" \
             '.hold.min_active == $n and .errors == 0 and $peak < 204800' "$h")")"
     echo
-    printf '%-16s %10s %8s %9s %9s %9s %9s %9s %9s %9s\n' scenario "req/s" errors "p50 us" "p90 us" "p99 us" "max us" "ovh p99" "e2e-prov" "srv cpu%"
+    printf '%-16s %10s %8s %9s %9s %9s %9s %9s %9s %9s %8s\n' scenario "req/s" errors "p50 us" "p90 us" "p99 us" "max us" "ovh p99" "e2e-prov" "srv cpu%" "others%"
     for f in "$OUT"/closed-64.json "$OUT"/closed-64-1conn.json "$OUT"/open-2000.json "$OUT"/stream-64.json; do
         jq -r '[.label, .rps, .errors, .latency_us.p50, .latency_us.p90, .latency_us.p99, .latency_us.max,
-                (.overhead_us.p99 // "-"), (.outside_provider_us.p99 // "-"), ((.processes[] | select(.name == "server") | .cpu_percent) // "-")]
+                (.overhead_us.p99 // "-"), (.outside_provider_us.p99 // "-"), ((.processes[] | select(.name == "server") | .cpu_percent) // "-"),
+                (.machine.others_percent // "-")]
                | @tsv' "$f" |
-            awk -F'\t' '{ printf "%-16s %10s %8s %9s %9s %9s %9s %9s %9s %9s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10 }'
+            awk -F'\t' '{ printf "%-16s %10s %8s %9s %9s %9s %9s %9s %9s %9s %8s\n", $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11 }'
     done
     echo
     echo "server RSS: idle $IDLE_RSS KiB, VmHWM after request scenarios $LOAD_HWM KiB, idle after load $IDLE_AFTER_RSS KiB"

@@ -11,7 +11,7 @@ use vibectl_proto::stream_chunk::ChunkType;
 use vibectl_proto::vibectl_llm_proxy_client::VibectlLlmProxyClient;
 use vibectl_proto::{execute_response, ExecuteRequest};
 
-use crate::procstat::{ProcReport, Tracker};
+use crate::procstat::{MachineReport, ProcReport, Tracker};
 use crate::report::{HoldStats, Outcome, Recorder};
 use crate::schedule::{Bound, Schedule};
 
@@ -180,6 +180,8 @@ pub struct RunResult {
     pub elapsed: Duration,
     /// Watched processes.
     pub processes: Vec<ProcReport>,
+    /// The whole machine's CPU over the window.
+    pub machine: Option<MachineReport>,
 }
 
 /// Samples the watched processes every 20 ms until stopped; starts the CPU window at `mark_at`.
@@ -268,10 +270,12 @@ pub async fn closed(
     let elapsed = Instant::now().saturating_duration_since(measure_start);
     let _ = stop.send(true);
     let tracker = sampler.await.context("the sampler panicked")?;
+    let (processes, machine) = tracker.finish(elapsed);
     Ok(RunResult {
         rec,
         elapsed,
-        processes: tracker.finish(elapsed),
+        processes,
+        machine,
     })
 }
 
@@ -341,10 +345,12 @@ pub async fn open(
     let elapsed = last.saturating_duration_since(measure_start);
     let _ = stop.send(true);
     let tracker = sampler.await.context("the sampler panicked")?;
+    let (processes, machine) = tracker.finish(elapsed);
     Ok(RunResult {
         rec,
         elapsed,
-        processes: tracker.finish(elapsed),
+        processes,
+        machine,
     })
 }
 
@@ -356,6 +362,8 @@ pub struct HoldResult {
     pub stats: HoldStats,
     /// Watched processes (CPU over the hold window).
     pub processes: Vec<ProcReport>,
+    /// The whole machine's CPU over the hold window.
+    pub machine: Option<MachineReport>,
 }
 
 enum Held {
@@ -477,7 +485,7 @@ pub async fn hold(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let held = hold_start.elapsed();
-    let processes = tracker.finish(held);
+    let (processes, machine) = tracker.finish(held);
     let _ = release_tx.send(true);
     let mut rec = Recorder::new()?;
     let drained = tokio::time::timeout(Duration::from_secs(30), async {
@@ -515,5 +523,6 @@ pub async fn hold(
             chunks: chunks.load(Ordering::Relaxed),
         },
         processes,
+        machine,
     })
 }

@@ -124,7 +124,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let clients = load::connect(&url, args.connections).await?;
-    let tracker = Tracker::new(&args.watch);
+    // The load generator watches itself too: on a small machine it competes for the same cores.
+    let mut watched = args.watch.clone();
+    watched.push(Watched {
+        name: "bench".into(),
+        pid: std::process::id(),
+    });
+    let tracker = Tracker::new(&watched);
 
     let report = if let Some(n) = args.streams_hold {
         if n == 0 || n > 100_000 {
@@ -147,6 +153,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             elapsed: r.stats.held,
             rec: r.rec,
             processes: r.processes,
+            machine: r.machine,
             hold: Some(r.stats),
             started_unix,
         }
@@ -203,6 +210,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             elapsed: r.elapsed,
             rec: r.rec,
             processes: r.processes,
+            machine: r.machine,
             hold: None,
             started_unix,
         }

@@ -33,6 +33,85 @@ pub fn parse_stat_ticks(text: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// Busy and total CPU ticks over all cores, from the first line of `/proc/stat`.
+pub fn parse_proc_stat(text: &str) -> Option<(u64, u64)> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .map(|x| x.parse().ok())
+        .collect::<Option<_>>()?;
+    if v.len() < 5 {
+        return None;
+    }
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let total: u64 = v.iter().sum();
+    let idle = v[3] + v[4];
+    Some((total - idle, total))
+}
+
+fn machine_ticks() -> Option<(u64, u64)> {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|t| parse_proc_stat(&t))
+}
+
+/// CPU use of the whole machine over the measured window.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct MachineReport {
+    /// Core-seconds busy (all processes).
+    pub busy_secs: f64,
+    /// Core-seconds available (cores x window).
+    pub capacity_secs: f64,
+    /// Busy core-seconds not used by the watched processes (other engineers' builds etc.).
+    pub others_secs: f64,
+}
+
+impl MachineReport {
+    /// The JSON form.
+    pub fn to_json(&self) -> Value {
+        let r = |x: f64| (x * 100.0).round() / 100.0;
+        json!({
+            "busy_core_secs": r(self.busy_secs),
+            "capacity_core_secs": r(self.capacity_secs),
+            "others_core_secs": r(self.others_secs),
+            "busy_percent": r(self.busy_percent()),
+            "others_percent": r(self.others_percent()),
+        })
+    }
+
+    /// Busy share of the machine, percent.
+    pub fn busy_percent(&self) -> f64 {
+        if self.capacity_secs > 0.0 {
+            self.busy_secs / self.capacity_secs * 100.0
+        } else {
+            0.0
+        }
+    }
+
+    /// Share of the machine used by unwatched processes, percent.
+    pub fn others_percent(&self) -> f64 {
+        if self.capacity_secs > 0.0 {
+            self.others_secs / self.capacity_secs * 100.0
+        } else {
+            0.0
+        }
+    }
+
+    /// One line of the human report.
+    pub fn line(&self) -> String {
+        format!(
+            "machine    {:.0}% busy over the window ({:.1} of {:.1} core-seconds); processes not watched used {:.1} core-seconds ({:.0}%)",
+            self.busy_percent(),
+            self.busy_secs,
+            self.capacity_secs,
+            self.others_secs,
+            self.others_percent()
+        )
+    }
+}
+
 /// One reading of a process.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Sample {
@@ -146,6 +225,7 @@ impl ProcReport {
 #[derive(Clone, Debug)]
 pub struct Tracker {
     procs: Vec<(Watched, Sample, Option<u64>, Option<u64>)>,
+    machine: Option<(u64, u64)>,
 }
 
 impl Tracker {
@@ -158,7 +238,10 @@ impl Tracker {
                 (w.clone(), s, s.rss_kib, s.cpu_ticks)
             })
             .collect();
-        Tracker { procs }
+        Tracker {
+            procs,
+            machine: machine_ticks(),
+        }
     }
 
     /// Whether anything is watched.
@@ -180,12 +263,15 @@ impl Tracker {
         for (w, _, _, cpu) in &mut self.procs {
             *cpu = sample(w.pid).cpu_ticks;
         }
+        self.machine = machine_ticks();
     }
 
     /// The reports, the CPU window ending now and lasting `window`.
-    pub fn finish(mut self, window: Duration) -> Vec<ProcReport> {
+    pub fn finish(mut self, window: Duration) -> (Vec<ProcReport>, Option<MachineReport>) {
         self.poll();
-        self.procs
+        let machine0 = self.machine;
+        let procs: Vec<ProcReport> = self
+            .procs
             .into_iter()
             .map(|(w, start, peak, cpu0)| {
                 let end = sample(w.pid);
@@ -204,7 +290,20 @@ impl Tracker {
                     window,
                 }
             })
-            .collect()
+            .collect();
+        let machine = match (machine0, machine_ticks()) {
+            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
+                let busy_secs = b1.saturating_sub(b0) as f64 / CLK_TCK;
+                let watched: f64 = procs.iter().filter_map(|p| p.cpu_secs).sum();
+                Some(MachineReport {
+                    busy_secs,
+                    capacity_secs: (t1 - t0) as f64 / CLK_TCK,
+                    others_secs: (busy_secs - watched).max(0.0),
+                })
+            }
+            _ => None,
+        };
+        (procs, machine)
     }
 }
 
@@ -225,6 +324,21 @@ mod tests {
         let text = "1234 (my (odd) name) S 1 1234 1234 0 -1 4194560 500 0 0 0 250 75 0 0 20 0 3 0";
         assert_eq!(parse_stat_ticks(text), Some(325));
         assert_eq!(parse_stat_ticks("garbage"), None);
+    }
+
+    #[test]
+    fn machine_ticks_parse() {
+        let text = "cpu  100 5 50 800 20 1 2 3 0 0\ncpu0 50 2 25 400 10 0 1 1 0 0\n";
+        // busy = total (981) - idle (800) - iowait (20)
+        assert_eq!(parse_proc_stat(text), Some((161, 981)));
+        assert_eq!(parse_proc_stat("intr 1 2 3"), None);
+        let m = MachineReport {
+            busy_secs: 3.0,
+            capacity_secs: 4.0,
+            others_secs: 1.0,
+        };
+        assert_eq!(m.busy_percent(), 75.0);
+        assert_eq!(m.others_percent(), 25.0);
     }
 
     #[test]

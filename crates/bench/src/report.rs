@@ -7,7 +7,7 @@ use anyhow::Context;
 use hdrhistogram::Histogram;
 use serde_json::{json, Value};
 
-use crate::procstat::ProcReport;
+use crate::procstat::{MachineReport, ProcReport};
 
 /// Largest latency the histograms track (one hour, in microseconds); larger values saturate.
 pub const MAX_TRACKABLE_US: u64 = 3_600_000_000;
@@ -232,6 +232,8 @@ pub struct Report {
     pub rec: Recorder,
     /// Processes watched during the run.
     pub processes: Vec<ProcReport>,
+    /// The whole machine's CPU over the window.
+    pub machine: Option<MachineReport>,
     /// Stream-holding results.
     pub hold: Option<HoldStats>,
     /// Unix time the run started.
@@ -285,6 +287,7 @@ impl Report {
             "provider_us": sum(&self.rec.provider),
             "outside_provider_us": sum(&self.rec.outside),
             "processes": self.processes.iter().map(ProcReport::to_json).collect::<Vec<_>>(),
+            "machine": self.machine.as_ref().map_or(Value::Null, MachineReport::to_json),
             "hold": hold,
         })
     }
@@ -372,6 +375,9 @@ impl Report {
         }
         for p in &self.processes {
             let _ = writeln!(s, "{}", p.line());
+        }
+        if let Some(m) = &self.machine {
+            let _ = writeln!(s, "{}", m.line());
         }
         s
     }
@@ -470,6 +476,7 @@ mod tests {
             elapsed: Duration::from_secs(2),
             rec,
             processes: vec![],
+            machine: None,
             hold: None,
             started_unix: 0,
         };
