@@ -98,6 +98,26 @@ async fn real_kubectl_lists_creates_scales_and_deletes() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("pod/api-1 created"), "{out}");
 
+    let deploy = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: api}\n  template:\n    metadata:\n      labels: {app: api}\n    spec:\n      containers:\n      - name: main\n        image: nginx\n";
+    let (code, out, err) = k(&["apply", "-f", "-"], Some(deploy)).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("deployment.apps/api created"), "{out}");
+    let changed: &'static str = Box::leak(
+        deploy
+            .replace("replicas: 1", "replicas: 4")
+            .into_boxed_str(),
+    );
+    let (code, out, err) = k(&["apply", "-f", "-"], Some(changed)).await.unwrap();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("deployment.apps/api configured"), "{out}");
+    assert_eq!(
+        kube.get(Resource::Deployments, "default", "api")
+            .unwrap()
+            .pointer("/spec/replicas")
+            .unwrap(),
+        4
+    );
+
     let (code, out, err) = k(&["delete", "pod", "web-1"], None).await.unwrap();
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("\"web-1\" deleted"), "{out}");

@@ -4,6 +4,7 @@
 pub mod fake_kube;
 pub mod mock_provider;
 pub mod redis_process;
+pub mod script;
 pub mod server_process;
 
 pub use mock_provider::{

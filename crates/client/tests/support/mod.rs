@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use serde_json::json;
 use vibectl_testkit::fake_kube::FakeKube;
 use vibectl_testkit::{MockProvider, MockReply};
 
@@ -167,11 +166,8 @@ impl World {
 
     /// Scripts a planner answer running `commands` (optionally with a manifest).
     pub fn plan(&self, commands: &[&str], manifest: Option<&str>) {
-        self.mock.push_reply(MockReply::text(
-            json!({"action": {"action_type": "COMMAND", "commands": commands,
-                              "yaml_manifest": manifest, "explanation": "planned by the test"}})
-            .to_string(),
-        ));
+        self.mock
+            .push_reply(vibectl_testkit::script::command(commands, manifest));
     }
 
     /// Scripts a plain text answer (a summary).
