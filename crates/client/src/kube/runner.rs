@@ -137,9 +137,13 @@ impl Kubectl {
             program: self.program.display().to_string(),
             detail: e.to_string(),
         })?;
+        // Feed stdin concurrently: kubectl may not read it (a plan naming another file), and a
+        // blocked write must not escape the timeout.
         if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(text.as_bytes()).await?;
-            drop(pipe);
+            let text = text.to_owned();
+            tokio::spawn(async move {
+                let _ = pipe.write_all(text.as_bytes()).await;
+            });
         }
         match tokio::time::timeout(self.timeout, child.wait_with_output()).await {
             Ok(out) => {
@@ -224,6 +228,21 @@ mod tests {
         k.program = "/nonexistent/kubectl".into();
         let e = k.run(&["get".into()], None).await.unwrap_err().to_string();
         assert!(e.contains("kubectl.path"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn unread_stdin_does_not_escape_the_timeout() {
+        let k = Kubectl {
+            program: "/bin/sleep".into(),
+            global_args: vec![],
+            namespace: None,
+            timeout: Duration::from_millis(500),
+        };
+        let big = "x".repeat(4 << 20);
+        let start = std::time::Instant::now();
+        let out = k.run(&["30".into()], Some(&big)).await.unwrap();
+        assert!(out.timed_out);
+        assert!(start.elapsed() < Duration::from_secs(5));
     }
 
     #[tokio::test]
