@@ -270,3 +270,42 @@ async fn on_a_terminal_the_user_is_asked() {
         "{run:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_auto() {
+    let w = World::start().await;
+    w.mock.push_reply(vibectl_testkit::MockReply::text(
+        r#"{"action": {"action_type": "WAIT", "duration_seconds": 60}}"#,
+    ));
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vibectl"));
+    cmd.args(["auto", "wait for it", "--limit", "3"])
+        .env("VIBECTL_CLIENT_CONFIG_DIR", w.config_dir())
+        .env("HOME", w.dir.path())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in &w.env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let pid = child.id().to_string();
+    let start = std::time::Instant::now();
+    let out = tokio::task::spawn_blocking(move || {
+        // Interrupt once the WAIT has started.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        std::process::Command::new("/bin/kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("Waiting 60 s") && stderr.contains("Interrupted"),
+        "{stderr}"
+    );
+    assert!(start.elapsed() < std::time::Duration::from_secs(20));
+}
