@@ -213,6 +213,21 @@ impl Config {
         let spec = spec_for(key)?;
         check_name(key).map_err(|reason| bad(spec, key, reason))?;
         let value = spec.parse(raw).map_err(|reason| bad(spec, key, reason))?;
+        if let (true, Some(name)) = (key == "proxy.active", value.as_str()) {
+            let names: Vec<String> = self.profiles().into_keys().collect();
+            if !names.iter().any(|n| n == name) {
+                let known = if names.is_empty() {
+                    "none configured".to_owned()
+                } else {
+                    names.join(", ")
+                };
+                return Err(bad(
+                    spec,
+                    key,
+                    format!("no proxy profile named `{name}` (profiles: {known})"),
+                ));
+            }
+        }
         self.set_value(key, value);
         Ok(())
     }

@@ -94,6 +94,11 @@ fn profiles_are_read() {
         .unwrap();
     cfg.set("proxy.profiles.prod.ca_bundle_path", "/ca.pem")
         .unwrap();
+    assert!(cfg
+        .set("proxy.active", "nope")
+        .unwrap_err()
+        .to_string()
+        .contains("profiles: prod"));
     cfg.set("proxy.active", "prod").unwrap();
     let p = &cfg.profiles()["prod"];
     assert_eq!(p.ca_bundle_path.as_deref(), Some("/ca.pem"));
