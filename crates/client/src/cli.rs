@@ -70,7 +70,8 @@ pub enum Command {
         /// What you want, in plain words.
         request: Vec<String>,
     },
-    /// Loop `vibe` until the model says DONE, the limit is reached, or Ctrl-C.
+    /// Loop `vibe` until the model says DONE, the limit is reached, or Ctrl-C; mutating commands
+    /// run without asking (refused ones never run).
     #[command(
         after_help = "Examples:\n  vibectl auto \"make sure the web deployment has 3 ready pods\" --limit 5\n  vibectl auto \"check every namespace for crashing pods\" --interval 10 --yes"
     )]

@@ -290,7 +290,7 @@ async fn llm_command(command: Command, global: &GlobalArgs, cfg: &Config) -> Res
         return Ok(exit(code));
     }
     let model = vibectl_client::model::open(cfg, global).await?;
-    let session = session(cfg, global, &*model, &kubectl, ui);
+    let mut session = session(cfg, global, &*model, &kubectl, ui);
     match command {
         Command::Vibe { request } => match session.step(&request.join(" ")).await? {
             StepOutcome::Continue => Ok(ExitCode::SUCCESS),
@@ -301,6 +301,8 @@ async fn llm_command(command: Command, global: &GlobalArgs, cfg: &Config) -> Res
             limit,
             interval,
         } => {
+            // Mode auto runs mutating commands without asking; refused ones stay refused.
+            session.yes = true;
             let request = request.join(" ");
             for step in 1..=limit.max(1) {
                 ui.note(&format!("auto: step {step} of at most {limit}"));

@@ -309,3 +309,21 @@ async fn ctrl_c_stops_auto() {
     );
     assert!(start.elapsed() < std::time::Duration::from_secs(20));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_mode_skips_confirmation_but_never_a_refusal() {
+    let w = World::start().await;
+    vibectl_testkit::script::Script::new()
+        .command(&["delete", "pod", "web-1"])
+        .say("Deleted web-1.")
+        .command(&["get", "pods;", "delete", "svc", "web"])
+        .push_onto(&w.mock);
+    let run = w.vibectl(&["auto", "clean up", "--limit", "2"]).await;
+    assert!(
+        w.kube.get(Resource::Pods, "default", "web-1").is_none(),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("Refused"), "{run:?}");
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(w.kube.get(Resource::Services, "default", "web").is_some());
+}
