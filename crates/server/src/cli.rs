@@ -143,6 +143,15 @@ pub struct ServeArgs {
     /// Calls in flight for each subject (config `server.limits.global.max_concurrent_requests`).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent: Option<u32>,
+    /// Serve Prometheus metrics on `/metrics` (config `metrics.enabled`).
+    #[arg(long)]
+    pub enable_metrics: bool,
+    /// Port of the metrics listener (config `metrics.port`, default 9095); implies --enable-metrics.
+    #[arg(long, value_name = "PORT")]
+    pub metrics_port: Option<u16>,
+    /// Address of the metrics listener (config `metrics.bind`, default 127.0.0.1).
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_bind: Option<String>,
     /// Require a valid token on every call (config `server.require_auth`).
     #[arg(long)]
     pub require_auth: bool,

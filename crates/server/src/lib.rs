@@ -13,5 +13,6 @@ pub mod logging;
 pub mod proxy;
 pub mod serve;
 pub mod state;
+pub mod telemetry;
 pub mod tls;
 pub mod usage_cmd;

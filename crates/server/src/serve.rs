@@ -44,6 +44,16 @@ pub fn apply_overrides(cfg: &mut ServerConfig, args: &ServeArgs) {
     if let Some(n) = args.max_concurrent {
         cfg.server.limits.global.max_concurrent_requests = Some(n);
     }
+    if args.enable_metrics {
+        cfg.metrics.enabled = true;
+    }
+    if let Some(p) = args.metrics_port {
+        cfg.metrics.enabled = true;
+        cfg.metrics.port = p;
+    }
+    if let Some(b) = &args.metrics_bind {
+        cfg.metrics.bind = b.clone();
+    }
     if args.require_auth {
         cfg.server.require_auth = true;
     }
@@ -127,6 +137,10 @@ pub async fn run(cfg: ServerConfig, source: ConfigSource, args: &ServeArgs) -> a
         .await
         .map_err(|e| anyhow::anyhow!("cannot open the state store: {e}"))?;
     tracing::info!(store = %store.describe(), "limits and usage ledger ready");
+    if cfg.metrics.enabled {
+        let at = crate::telemetry::start(&cfg.metrics).await?;
+        tracing::info!(addr = %at, "metrics on http://{at}/metrics");
+    }
     let limiter = Arc::new(Limiter::new(
         Arc::clone(&store),
         cfg.server.limits.clone(),

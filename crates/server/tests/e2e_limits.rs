@@ -415,3 +415,93 @@ async fn redis_outage_follows_the_policy_and_recovers() {
         closed.stderr()
     );
 }
+
+/// GET `/metrics` over plain HTTP/1.0.
+async fn scrape(port: u16) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(
+        out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200"),
+        "{out}"
+    );
+    out
+}
+
+/// Sum of the samples of `name` whose labels contain `filter`.
+fn sum(text: &str, name: &str, filter: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter(|l| l.contains(filter))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_counters_are_consistent_after_a_mixed_run() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mock = MockProvider::start().await.unwrap();
+    let server = spawn(
+        &config(&mock, "", ""),
+        &["--max-rpm", "5", "--metrics-port", &port.to_string()],
+    );
+    let mut c = client(&server).await;
+    for _ in 0..3 {
+        c.execute(request(Some("metered"), "q")).await.unwrap();
+    }
+    stream_all(&mut c, request(Some("metered-a"), "q")).await;
+    mock.push_reply(MockReply::failing(vibectl_testkit::Fault::AuthFailed));
+    c.execute(request(Some("metered"), "q")).await.unwrap();
+    let resp = c
+        .execute(request(Some("nope"), "q"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(error(&resp).error_code, "MODEL_NOT_FOUND");
+    for _ in 0..4 {
+        c.execute(request(Some("metered"), "q")).await.unwrap_err();
+    }
+    let text = scrape(port).await;
+    let total = sum(&text, "vibectl_requests_total", "");
+    let ok = sum(&text, "vibectl_requests_total", "status=\"ok\"");
+    let errors = sum(&text, "vibectl_requests_total", "status=\"error\"");
+    let refused = sum(&text, "vibectl_requests_total", "status=\"refused\"");
+    assert_eq!(
+        (total, ok, errors, refused),
+        (10.0, 4.0, 2.0, 4.0),
+        "{text}"
+    );
+    assert_eq!(total, ok + errors + refused);
+    assert_eq!(
+        sum(&text, "vibectl_refusals_total", "limit_type=\"rpm\""),
+        4.0
+    );
+    assert_eq!(
+        sum(&text, "vibectl_errors_total", "PROVIDER_AUTH_FAILED"),
+        1.0
+    );
+    assert_eq!(sum(&text, "vibectl_errors_total", "MODEL_NOT_FOUND"), 1.0);
+    assert_eq!(sum(&text, "vibectl_in_flight_requests", ""), 0.0);
+    assert!(sum(&text, "vibectl_tokens_total", "kind=\"output\"") > 0.0);
+    assert!(sum(&text, "vibectl_cost_pico_usd_total", "model=\"metered\"") > 0.0);
+    assert_eq!(
+        sum(&text, "vibectl_request_duration_seconds_count", ""),
+        5.0
+    );
+    assert_eq!(
+        sum(&text, "vibectl_time_to_first_token_seconds_count", ""),
+        1.0
+    );
+    assert!(text.contains("vibectl_build_info{version="));
+    assert!(text.contains("vibectl_state_store_errors_total 0"));
+}

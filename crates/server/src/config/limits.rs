@@ -143,6 +143,32 @@ pub(crate) fn check_limits(at: &str, l: &Limits, errs: &mut Vec<ConfigError>) {
     }
 }
 
+/// `metrics:`: the Prometheus endpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsSection {
+    /// Serve `/metrics` (off by default).
+    pub enabled: bool,
+    /// Port of the metrics listener.
+    pub port: u16,
+    /// Address of the metrics listener.
+    pub bind: String,
+    /// Label request, token and cost series with the subject (one series per user: keep it off
+    /// with many users).
+    pub subject_label: bool,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            enabled: false,
+            port: 9095,
+            bind: "127.0.0.1".into(),
+            subject_label: false,
+        }
+    }
+}
+
 /// Which state store holds limits and usage.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use vibectl_llm::catalog::ModelEntry;
 use vibectl_llm::WireFormat;
 
-pub use limits::{StateBackend, StateSection, Usd};
+pub use limits::{MetricsSection, StateBackend, StateSection, Usd};
 pub use paths::{config_path, state_dir, ConfigSource};
 pub use providers::{provider_settings, ProviderStatus};
 pub use validate::{ConfigError, ConfigIssues};
@@ -34,6 +34,8 @@ pub struct ServerConfig {
     pub models: Vec<ModelEntry>,
     /// Where limits, reservations and the usage ledger live.
     pub state: StateSection,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsSection,
     /// The reference's ACME section; accepted so existing files load, not used by this server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acme: Option<serde_yaml_ng::Value>,

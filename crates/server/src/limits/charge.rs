@@ -1,23 +1,29 @@
 //! [`Charge`]: an admitted call's reservation, settled exactly once to what the call really used,
 //! even when the call is dropped mid-way (client gone): then it settles from the usage the
 //! provider reported so far, or, where it reported none yet, from the text streamed so far
-//! (4 characters a token) plus the estimated input.
+//! (4 characters a token) plus the estimated input. Settling also records the call's metrics.
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use vibectl_llm::{ModelSpec, Usage};
 
 use super::tokens_of_chars;
 use crate::state::{StateStore, Tally, Ticket};
+use crate::telemetry;
 
 struct Open {
-    store: Arc<dyn StateStore>,
-    ticket: Ticket,
+    /// Store and ticket; `None` when the store was down and the policy is fail-open.
+    reservation: Option<(Arc<dyn StateStore>, Ticket)>,
+    method: &'static str,
     subject: String,
     model: Arc<ModelSpec>,
     input_chars: usize,
     usage: Usage,
     output_chars: usize,
-    error: bool,
+    started: Instant,
+    first_text: Option<Duration>,
+    /// `None`: success; `Some(code)`: failed with this `ExecuteError` code.
+    error: Option<&'static str>,
     finished: bool,
 }
 
@@ -30,36 +36,39 @@ pub struct Charge {
 impl std::fmt::Debug for Charge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Charge")
-            .field("tracked", &self.open.is_some())
+            .field("open", &self.open.is_some())
             .finish()
     }
 }
 
 impl Charge {
     pub(super) fn new(
-        store: Arc<dyn StateStore>,
-        ticket: Ticket,
+        reservation: Option<(Arc<dyn StateStore>, Ticket)>,
+        method: &'static str,
         subject: &str,
         model: Arc<ModelSpec>,
         input_chars: usize,
     ) -> Self {
+        telemetry::in_flight(1.0);
         Charge {
             open: Some(Box::new(Open {
-                store,
-                ticket,
+                reservation,
+                method,
                 subject: subject.to_owned(),
                 model,
                 input_chars,
                 usage: Usage::default(),
                 output_chars: 0,
-                error: false,
+                started: Instant::now(),
+                first_text: None,
+                error: None,
                 finished: false,
             })),
         }
     }
 
-    /// A call that is not metered (the store was down and the policy is fail-open).
-    pub fn untracked() -> Self {
+    /// A placeholder for a call not yet admitted (settles nothing).
+    pub fn none() -> Self {
         Charge { open: None }
     }
 
@@ -73,12 +82,24 @@ impl Charge {
     /// Records text sent to the client.
     pub fn text(&mut self, t: &str) {
         if let Some(o) = self.open.as_mut() {
+            if o.first_text.is_none() {
+                o.first_text = Some(o.started.elapsed());
+            }
             o.output_chars += t.chars().count();
         }
     }
 
-    /// Settles now; `error` counts the call as failed.
-    pub fn finish(&mut self, error: bool) {
+    /// Settles a successful call now.
+    pub fn finish_ok(&mut self) {
+        self.finish(None);
+    }
+
+    /// Settles a failed call now, with its `ExecuteError` code.
+    pub fn finish_err(&mut self, code: &'static str) {
+        self.finish(Some(code));
+    }
+
+    fn finish(&mut self, error: Option<&'static str>) {
         if let Some(mut o) = self.open.take() {
             o.error = error;
             o.finished = true;
@@ -118,7 +139,7 @@ fn tally(o: &Open) -> Tally {
     };
     Tally {
         requests: 1,
-        errors: u64::from(o.error),
+        errors: u64::from(o.error.is_some()),
         input_tokens: input,
         output_tokens: output,
         cache_read_tokens: u64::from(u.cache_read_tokens.unwrap_or(0)),
@@ -129,9 +150,31 @@ fn tally(o: &Open) -> Tally {
 
 fn settle(o: Open) {
     let t = tally(&o);
+    let status = match (o.finished, o.error) {
+        (false, _) => "cancelled",
+        (true, None) => "ok",
+        (true, Some(_)) => "error",
+    };
+    telemetry::in_flight(-1.0);
+    telemetry::request(o.method, &o.model.id, &o.subject, status);
+    match (o.finished, o.error) {
+        (false, _) => telemetry::error("CANCELLED"),
+        (true, Some(code)) => telemetry::error(code),
+        (true, None) => {}
+    }
+    telemetry::latency(o.method, o.started.elapsed());
+    if let Some(d) = o.first_text.filter(|_| o.method == "StreamExecute") {
+        telemetry::time_to_first_token(d);
+    }
+    telemetry::usage(&o.model.id, &o.subject, &t);
+    let Some((store, ticket)) = o.reservation else {
+        return;
+    };
+    let (subject, model) = (o.subject, Arc::clone(&o.model));
     let run = async move {
-        if let Err(e) = o.store.settle(&o.ticket, &o.subject, &o.model.id, &t).await {
-            tracing::warn!(subject = %o.subject, model = %o.model.id, "usage not settled: {e}");
+        if let Err(e) = store.settle(&ticket, &subject, &model.id, &t).await {
+            telemetry::store_error();
+            tracing::warn!(subject = %subject, model = %model.id, "usage not settled: {e}");
         }
     };
     match tokio::runtime::Handle::try_current() {

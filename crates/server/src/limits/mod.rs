@@ -19,6 +19,7 @@ use crate::state::{
     subject_scope, Admission, Decision, EmbeddedStore, FailurePolicy, RedisStore, Refusal,
     ScopeLimits, StateStore, StoreError, TOTAL_SCOPE,
 };
+use crate::telemetry;
 
 /// Trailing metadata naming the limit that refused a call.
 pub const LIMIT_TYPE_HEADER: &str = "limit-type";
@@ -101,6 +102,7 @@ impl Limiter {
     /// Counts a call of `subject` to `model` with `input_chars` of prompt, or refuses it.
     pub async fn admit(
         &self,
+        method: &'static str,
         subject: &str,
         limits: &Limits,
         model: &Arc<ModelSpec>,
@@ -140,16 +142,21 @@ impl Limiter {
                 }
                 match d {
                     Decision::Admitted(ticket) => Ok(Charge::new(
-                        Arc::clone(&self.store),
-                        ticket,
+                        Some((Arc::clone(&self.store), ticket)),
+                        method,
                         subject,
                         Arc::clone(model),
                         input_chars,
                     )),
-                    Decision::Refused(r) => Err(refusal_status(&r, subject)),
+                    Decision::Refused(r) => {
+                        telemetry::refusal(r.kind.as_str());
+                        telemetry::request(method, &model.id, subject, "refused");
+                        Err(refusal_status(&r, subject))
+                    }
                 }
             }
             Err(e) => {
+                telemetry::store_error();
                 if !self.store_down.swap(true, Ordering::Relaxed) {
                     tracing::error!(
                         store = %self.store.describe(), policy = ?self.policy,
@@ -161,8 +168,18 @@ impl Limiter {
                     );
                 }
                 match self.policy {
-                    FailurePolicy::Open => Ok(Charge::untracked()),
-                    FailurePolicy::Closed => Err(store_down_status()),
+                    FailurePolicy::Open => Ok(Charge::new(
+                        None,
+                        method,
+                        subject,
+                        Arc::clone(model),
+                        input_chars,
+                    )),
+                    FailurePolicy::Closed => {
+                        telemetry::refusal("state-store");
+                        telemetry::request(method, &model.id, subject, "refused");
+                        Err(store_down_status())
+                    }
                 }
             }
         }

@@ -13,6 +13,9 @@ use vibectl_proto::{
 use super::{CallError, ProxyState};
 use crate::config::Limits;
 use crate::limits::{Charge, Limiter};
+use crate::telemetry;
+
+const METHOD: &str = "Execute";
 
 /// Response metadata: microseconds spent waiting for the provider.
 pub const PROVIDER_TIME_HEADER: &str = "x-vibectl-provider-us";
@@ -102,7 +105,7 @@ pub(crate) fn prepare(
         completion,
         schema,
         input_chars: len,
-        charge: Charge::untracked(),
+        charge: Charge::none(),
     })
 }
 
@@ -145,11 +148,15 @@ pub(crate) async fn execute(
     let limits = limiter.effective(subject);
     let mut p = match prepare(state, &limits, req) {
         Ok(p) => p,
-        Err((id, e)) => return Ok(Response::new(error_response(id, &e))),
+        Err((id, e)) => {
+            telemetry::request(METHOD, "-", subject, "error");
+            telemetry::error(e.code.as_str());
+            return Ok(Response::new(error_response(id, &e)));
+        }
     };
     let timeout = ProxyState::timeout_for(&limits);
     p.charge = limiter
-        .admit(subject, &limits, &p.model, p.input_chars, timeout)
+        .admit(METHOD, subject, &limits, &p.model, p.input_chars, timeout)
         .await?;
     let provider_started = Instant::now();
     let result = tokio::time::timeout(timeout, p.provider.complete(&p.completion)).await;
@@ -175,7 +182,10 @@ pub(crate) async fn execute(
             }
         }
     };
-    p.charge.finish(outcome.is_err());
+    match &outcome {
+        Ok(_) => p.charge.finish_ok(),
+        Err(e) => p.charge.finish_err(e.code.as_str()),
+    }
     let body = match outcome {
         Ok((text, done)) => ExecuteResponse {
             request_id: p.request_id,
@@ -198,6 +208,7 @@ pub(crate) async fn execute(
 /// Adds provider time and server overhead, in microseconds, to the response metadata.
 fn timing_metadata<T>(resp: &mut Response<T>, total: Duration, provider: Duration) {
     let overhead = total.saturating_sub(provider);
+    telemetry::provider_and_overhead(provider, overhead);
     let md = resp.metadata_mut();
     md.insert(
         PROVIDER_TIME_HEADER,

@@ -17,6 +17,9 @@ use vibectl_proto::{stream_chunk::ChunkType, ExecuteRequest, StreamChunk, Stream
 use super::execute::{metrics, prepare, Prepared};
 use super::{CallError, ChunkStream, ProxyState};
 use crate::limits::Limiter;
+use crate::telemetry;
+
+const METHOD: &str = "StreamExecute";
 use tonic::Status;
 
 struct Running {
@@ -76,7 +79,7 @@ impl Ctx {
                 match opened {
                     Err(_) => {
                         let mut p = p;
-                        p.charge.finish(true);
+                        p.charge.finish_err(ErrorCode::Timeout.as_str());
                         Some((
                             error_chunk(&p.request_id, &self.timeout_error()),
                             Phase::Done,
@@ -84,8 +87,9 @@ impl Ctx {
                     }
                     Ok(Err(e)) => {
                         let mut p = p;
-                        p.charge.finish(true);
-                        Some((error_chunk(&p.request_id, &CallError::from(e)), Phase::Done))
+                        let e = CallError::from(e);
+                        p.charge.finish_err(e.code.as_str());
+                        Some((error_chunk(&p.request_id, &e), Phase::Done))
                     }
                     Ok(Ok(ps)) => {
                         let text = p.schema.as_ref().map(|_| String::new());
@@ -109,7 +113,7 @@ impl Ctx {
             let next = match timeout_at(self.deadline, r.events.next()).await {
                 Err(_) => {
                     let e = self.timeout_error();
-                    r.p.charge.finish(true);
+                    r.p.charge.finish_err(e.code.as_str());
                     return Some((error_chunk(&r.p.request_id, &e), Phase::Done));
                 }
                 Ok(next) => next,
@@ -129,7 +133,7 @@ impl Ctx {
                 }
                 Some(Err(e)) => {
                     let e = CallError::from(e);
-                    r.p.charge.finish(true);
+                    r.p.charge.finish_err(e.code.as_str());
                     return Some((error_chunk(&r.p.request_id, &e), Phase::Done));
                 }
                 None => return Some(self.finish(*r)),
@@ -142,7 +146,13 @@ impl Ctx {
             (Some(schema), Some(text)) => schema.check(text).err(),
             _ => None,
         };
-        r.p.charge.finish(failed.is_some());
+        match failed {
+            Some(_) => {
+                r.p.charge
+                    .finish_err(ErrorCode::SchemaValidationFailed.as_str())
+            }
+            None => r.p.charge.finish_ok(),
+        }
         let id = r.p.request_id.as_str();
         if let Some(msg) = failed {
             let e = CallError::new(ErrorCode::SchemaValidationFailed, msg);
@@ -177,11 +187,15 @@ pub(crate) async fn stream_execute(
     let first = match prepare(&state, &limits, req) {
         Ok(mut p) => {
             p.charge = limiter
-                .admit(subject, &limits, &p.model, p.input_chars, timeout)
+                .admit(METHOD, subject, &limits, &p.model, p.input_chars, timeout)
                 .await?;
             Phase::Open(Box::new(p))
         }
-        Err((id, e)) => Phase::Tail(VecDeque::from([error_chunk(&id, &e)])),
+        Err((id, e)) => {
+            telemetry::request(METHOD, "-", subject, "error");
+            telemetry::error(e.code.as_str());
+            Phase::Tail(VecDeque::from([error_chunk(&id, &e)]))
+        }
     };
     Ok(futures::stream::unfold(first, move |phase| {
         let ctx = Arc::clone(&ctx);
