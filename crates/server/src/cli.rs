@@ -120,7 +120,7 @@ pub enum ConfigCommand {
 }
 
 /// `serve` options; each overrides the config file.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct ServeArgs {
     /// Address to bind (config `server.host`, default 127.0.0.1).
     #[arg(long, env = "VIBECTL_SERVER_HOST")]

@@ -11,6 +11,7 @@ pub mod config;
 pub mod limits;
 pub mod logging;
 pub mod proxy;
+pub mod reload;
 pub mod serve;
 pub mod state;
 pub mod telemetry;

@@ -14,7 +14,8 @@ use crate::auth::{self, AuthLayer, Authenticator};
 use crate::cli::ServeArgs;
 use crate::config::{ConfigSource, ServerConfig};
 use crate::limits::{self, Limiter};
-use crate::proxy::{LlmProxyService, ProxyState};
+use crate::proxy::{LlmProxyService, ProxyState, StateCell};
+use crate::reload::Reloader;
 use crate::state::LEDGER_FILE;
 use crate::tls;
 
@@ -204,7 +205,17 @@ pub async fn run(cfg: ServerConfig, source: ConfigSource, args: &ServeArgs) -> a
         .build_v1()
         .context("cannot build the reflection service")?;
 
-    let service = VibectlLlmProxyServer::new(LlmProxyService::new(Arc::clone(&state), limiter))
+    let cell = Arc::new(StateCell::new(Arc::clone(&state)));
+    tokio::spawn(
+        Reloader {
+            path: source.path().to_path_buf(),
+            args: args.clone(),
+            cell: Arc::clone(&cell),
+            limiter: Arc::clone(&limiter),
+        }
+        .watch(Duration::from_secs(2)),
+    );
+    let service = VibectlLlmProxyServer::new(LlmProxyService::new(cell, limiter))
         .max_decoding_message_size(16 * 1024 * 1024);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let audit = authenticator.as_ref().map(|a| a.audit().clone());

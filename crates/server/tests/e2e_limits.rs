@@ -505,3 +505,57 @@ async fn metrics_counters_are_consistent_after_a_mixed_run() {
     assert!(text.contains("vibectl_build_info{version="));
     assert!(text.contains("vibectl_state_store_errors_total 0"));
 }
+
+/// Waits until `needle` occurs `n` times in the server's log (5 s at most).
+fn wait_log(server: &ServerProcess, needle: &str, n: usize) {
+    for _ in 0..100 {
+        if server.stderr().matches(needle).count() >= n {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("`{needle}` x{n} not logged:\n{}", server.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limits_reload_on_sighup_and_a_bad_edit_is_refused() {
+    let mock = MockProvider::start().await.unwrap();
+    let loose = "  limits:\n    global: {max_requests_per_minute: 100}\n";
+    let server = spawn(&config(&mock, loose, ""), &[]);
+    let mut c = client(&server).await;
+    for _ in 0..3 {
+        c.execute(request(Some("metered"), "q")).await.unwrap();
+    }
+    let path = server.dir.path().join("config.yaml");
+    let tight = "  limits:\n    global: {max_requests_per_minute: 50}\n    per_token:\n      anonymous: {max_requests_per_minute: 4}\n";
+    std::fs::write(&path, config(&mock, tight, "")).unwrap();
+    server.signal("HUP").unwrap();
+    wait_log(&server, "configuration reloaded", 1);
+    let info = c
+        .get_server_info(GetServerInfoRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(info.limits.unwrap().max_requests_per_minute, Some(50));
+    // The 3 calls before the reload count: one more passes, the next is refused.
+    c.execute(request(Some("metered"), "q")).await.unwrap();
+    let (kind, _) = refusal(&c.execute(request(Some("metered"), "q")).await.unwrap_err());
+    assert_eq!(kind, "rpm");
+
+    std::fs::write(
+        &path,
+        config(
+            &mock,
+            "  limits:\n    global: {max_requests_per_minute: 0}\n",
+            "",
+        ),
+    )
+    .unwrap();
+    server.signal("HUP").unwrap();
+    wait_log(&server, "config reload refused", 1);
+    assert!(server
+        .stderr()
+        .contains("max_requests_per_minute: must be >= 1"));
+    let (kind, _) = refusal(&c.execute(request(Some("metered"), "q")).await.unwrap_err());
+    assert_eq!(kind, "rpm");
+}

@@ -65,7 +65,7 @@ pub async fn open_store(
 #[derive(Debug)]
 pub struct Limiter {
     store: Arc<dyn StateStore>,
-    limits: LimitsSection,
+    limits: std::sync::RwLock<Arc<LimitsSection>>,
     policy: FailurePolicy,
     store_down: AtomicBool,
 }
@@ -80,7 +80,7 @@ impl Limiter {
     pub fn new(store: Arc<dyn StateStore>, limits: LimitsSection, policy: FailurePolicy) -> Self {
         Limiter {
             store,
-            limits,
+            limits: std::sync::RwLock::new(Arc::new(limits)),
             policy,
             store_down: AtomicBool::new(false),
         }
@@ -91,11 +91,28 @@ impl Limiter {
         &self.store
     }
 
+    /// The limits in force.
+    pub fn limits(&self) -> Arc<LimitsSection> {
+        match self.limits.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Replaces the limits for calls that start from now on (hot reload).
+    pub fn set_limits(&self, limits: LimitsSection) {
+        match self.limits.write() {
+            Ok(mut g) => *g = Arc::new(limits),
+            Err(p) => *p.into_inner() = Arc::new(limits),
+        }
+    }
+
     /// The limits of `subject`: its `per_token` entry over `global`, key by key.
     pub fn effective(&self, subject: &str) -> Limits {
-        match self.limits.per_token.get(subject) {
-            Some(own) => self.limits.global.overlay(own),
-            None => self.limits.global,
+        let all = self.limits();
+        match all.per_token.get(subject) {
+            Some(own) => all.global.overlay(own),
+            None => all.global,
         }
     }
 
@@ -125,7 +142,7 @@ impl Limiter {
             lease: uuid::Uuid::new_v4().to_string(),
             scopes: vec![
                 scope_limits(subject_scope(subject), limits),
-                scope_limits(TOTAL_SCOPE.to_owned(), &self.limits.total),
+                scope_limits(TOTAL_SCOPE.to_owned(), &self.limits().total),
             ],
             est_tokens: est_in + est_out,
             est_cost_micro,

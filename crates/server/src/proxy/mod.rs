@@ -23,13 +23,41 @@ use vibectl_proto::{
 /// The gRPC service; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct LlmProxyService {
-    state: Arc<ProxyState>,
+    state: Arc<StateCell>,
     limiter: Arc<Limiter>,
+}
+
+/// The current [`ProxyState`], replaceable while calls run (hot reload): a call keeps the state
+/// it started with.
+#[derive(Debug)]
+pub struct StateCell(std::sync::RwLock<Arc<ProxyState>>);
+
+impl StateCell {
+    /// A cell holding `state`.
+    pub fn new(state: Arc<ProxyState>) -> Self {
+        StateCell(std::sync::RwLock::new(state))
+    }
+
+    /// The current state.
+    pub fn get(&self) -> Arc<ProxyState> {
+        match self.0.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Replaces the state for calls that start from now on.
+    pub fn set(&self, state: Arc<ProxyState>) {
+        match self.0.write() {
+            Ok(mut g) => *g = state,
+            Err(p) => *p.into_inner() = state,
+        }
+    }
 }
 
 impl LlmProxyService {
     /// A service answering from `state`, counting calls with `limiter`.
-    pub fn new(state: Arc<ProxyState>, limiter: Arc<Limiter>) -> Self {
+    pub fn new(state: Arc<StateCell>, limiter: Arc<Limiter>) -> Self {
         LlmProxyService { state, limiter }
     }
 }
@@ -52,7 +80,13 @@ impl VibectlLlmProxy for LlmProxyService {
         request: Request<ExecuteRequest>,
     ) -> Result<Response<ExecuteResponse>, Status> {
         let subject = subject_of(&request);
-        execute::execute(&self.state, &self.limiter, &subject, request.into_inner()).await
+        execute::execute(
+            &self.state.get(),
+            &self.limiter,
+            &subject,
+            request.into_inner(),
+        )
+        .await
     }
 
     type StreamExecuteStream = ChunkStream;
@@ -63,7 +97,7 @@ impl VibectlLlmProxy for LlmProxyService {
     ) -> Result<Response<Self::StreamExecuteStream>, Status> {
         let subject = subject_of(&request);
         let stream = stream::stream_execute(
-            Arc::clone(&self.state),
+            self.state.get(),
             &self.limiter,
             &subject,
             request.into_inner(),
@@ -76,6 +110,6 @@ impl VibectlLlmProxy for LlmProxyService {
         &self,
         _request: Request<GetServerInfoRequest>,
     ) -> Result<Response<GetServerInfoResponse>, Status> {
-        Ok(Response::new(self.state.server_info()))
+        Ok(Response::new(self.state.get().server_info()))
     }
 }
