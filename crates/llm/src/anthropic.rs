@@ -1,12 +1,13 @@
 //! Anthropic Messages API (`POST /v1/messages`), JSON and SSE.
-use std::sync::Arc;
+use std::borrow::Cow;
 
-use futures::future::BoxFuture;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::http::{error_body, send_with_retry, status_error, transport_error, RetryPolicy};
-use crate::provider::{Completion, CompletionRequest, Provider, ProviderStream, StreamEvent};
-use crate::sse::{event_stream, SseEvent, Step};
+use crate::http::{status_error, Endpoint, RetryPolicy};
+use crate::provider::{CompletionRequest, StreamEvent};
+use crate::sse::{SseEvent, Step};
+use crate::wire::{from_json, to_json, HttpProvider, Wire};
 use crate::{ProviderError, Secret, Usage};
 
 /// API version header value sent on every call.
@@ -14,98 +15,220 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Name of the forced tool used for structured output.
 const SCHEMA_TOOL: &str = "respond";
 
-/// A client for one Anthropic endpoint.
-#[derive(Debug)]
-pub struct AnthropicProvider {
-    client: reqwest::Client,
-    url: String,
-    api_key: Option<Secret>,
-    retry: RetryPolicy,
-}
+/// The Anthropic Messages wire format.
+#[derive(Debug, Default)]
+pub struct Anthropic;
 
-impl AnthropicProvider {
-    /// `base_url` without `/v1` (e.g. `https://api.anthropic.com`).
-    pub fn new(
+/// A client for one Anthropic endpoint.
+pub type AnthropicProvider = HttpProvider<Anthropic>;
+
+impl HttpProvider<Anthropic> {
+    /// `base_url` with or without `/v1` (e.g. `https://api.anthropic.com`).
+    pub fn anthropic(
         client: reqwest::Client,
         base_url: &str,
-        api_key: Option<Secret>,
+        api_key: Option<&Secret>,
         retry: RetryPolicy,
-    ) -> Self {
+    ) -> Result<Self, ProviderError> {
         let base = base_url.trim_end_matches('/');
         let base = base.strip_suffix("/v1").unwrap_or(base);
-        AnthropicProvider {
-            client,
-            url: format!("{base}/v1/messages"),
-            api_key,
-            retry,
+        let mut headers = vec![("anthropic-version", ANTHROPIC_VERSION)];
+        if let Some(key) = api_key {
+            headers.push(("x-api-key", key.expose()));
         }
-    }
-
-    fn body(&self, req: &CompletionRequest, stream: bool) -> Value {
-        let user: Vec<Value> = req
-            .user
-            .iter()
-            .map(|t| json!({"type": "text", "text": t}))
-            .collect();
-        let mut body = json!({
-            "model": req.model,
-            "max_tokens": req.max_output_tokens,
-            "messages": [{"role": "user", "content": user}],
-        });
-        if !req.system.is_empty() {
-            let system: Vec<Value> = req
-                .system
-                .iter()
-                .map(|t| json!({"type": "text", "text": t}))
-                .collect();
-            body["system"] = Value::Array(system);
-        }
-        if let Some(schema) = &req.schema {
-            body["tools"] = json!([{
-                "name": SCHEMA_TOOL,
-                "description": "Respond with a JSON object that matches the input schema.",
-                "input_schema": schema.as_ref(),
-            }]);
-            body["tool_choice"] = json!({"type": "tool", "name": SCHEMA_TOOL});
-        }
-        if stream {
-            body["stream"] = Value::Bool(true);
-        }
-        body
-    }
-
-    async fn send(
-        &self,
-        req: &CompletionRequest,
-        stream: bool,
-    ) -> Result<(reqwest::Response, u32), ProviderError> {
-        let body = Arc::new(serde_json::to_vec(&self.body(req, stream)).map_err(|e| {
-            ProviderError::Protocol {
-                message: format!("cannot encode request: {e}"),
-            }
-        })?);
-        send_with_retry(&self.retry, || {
-            let mut rb = self
-                .client
-                .post(&self.url)
-                .header("anthropic-version", ANTHROPIC_VERSION)
-                .header("content-type", "application/json")
-                .body(body.as_ref().clone());
-            if let Some(key) = &self.api_key {
-                rb = rb.header("x-api-key", key.expose());
-            }
-            async move {
-                let resp = rb.send().await.map_err(transport_error)?;
-                if resp.status().is_success() {
-                    return Ok(resp);
-                }
-                let status = resp.status();
-                let headers = resp.headers().clone();
-                let text = error_body(resp).await;
-                Err(classify(status, &headers, &text))
-            }
+        let url = format!("{base}/v1/messages");
+        Ok(HttpProvider {
+            endpoint: Endpoint::new(client, url, &headers, retry, classify)?,
+            wire: Anthropic,
         })
-        .await
+    }
+}
+
+#[derive(Serialize)]
+struct TextBlock<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+}
+
+fn text_blocks(parts: &[String]) -> Vec<TextBlock<'_>> {
+    parts
+        .iter()
+        .map(|t| TextBlock {
+            kind: "text",
+            text: t,
+        })
+        .collect()
+}
+
+#[derive(Serialize)]
+struct UserTurn<'a> {
+    role: &'static str,
+    content: Vec<TextBlock<'a>>,
+}
+
+#[derive(Serialize)]
+struct Tool<'a> {
+    name: &'static str,
+    description: &'static str,
+    input_schema: &'a Value,
+}
+
+#[derive(Serialize)]
+struct ToolChoice {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    name: &'static str,
+}
+
+#[derive(Serialize)]
+struct MessagesRequest<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    messages: [UserTurn<'a>; 1],
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    system: Vec<TextBlock<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tools: Option<[Tool<'a>; 1]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<ToolChoice>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+}
+
+#[derive(Deserialize, Default)]
+struct UsageJson {
+    input_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+}
+
+impl From<&UsageJson> for Usage {
+    fn from(u: &UsageJson) -> Self {
+        let n = |x: Option<u64>| x.map(|x| x.min(u64::from(u32::MAX)) as u32);
+        Usage {
+            input_tokens: n(u.input_tokens),
+            output_tokens: n(u.output_tokens),
+            cache_write_tokens: n(u.cache_creation_input_tokens),
+            cache_read_tokens: n(u.cache_read_input_tokens),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Block<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow, default)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default)]
+    input: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct MessagesResponse<'a> {
+    #[serde(borrow)]
+    content: Vec<Block<'a>>,
+    #[serde(default)]
+    usage: UsageJson,
+}
+
+impl Wire for Anthropic {
+    const UNFINISHED: &'static str = "stream ended before message_stop";
+
+    fn encode(&self, req: &CompletionRequest, stream: bool) -> Result<Vec<u8>, ProviderError> {
+        let schema = req.schema.as_deref();
+        to_json(&MessagesRequest {
+            model: &req.model,
+            max_tokens: req.max_output_tokens,
+            messages: [UserTurn {
+                role: "user",
+                content: text_blocks(&req.user),
+            }],
+            system: text_blocks(&req.system),
+            tools: schema.map(|s| {
+                [Tool {
+                    name: SCHEMA_TOOL,
+                    description: "Respond with a JSON object that matches the input schema.",
+                    input_schema: s,
+                }]
+            }),
+            tool_choice: schema.map(|_| ToolChoice {
+                kind: "tool",
+                name: SCHEMA_TOOL,
+            }),
+            stream,
+        })
+    }
+
+    fn parse(&self, body: &[u8]) -> Result<(String, Usage), ProviderError> {
+        let msg: MessagesResponse<'_> = from_json(body)?;
+        let mut text = String::new();
+        for block in &msg.content {
+            match block.kind.as_ref() {
+                "text" => text.push_str(block.text.as_deref().unwrap_or_default()),
+                "tool_use" => match &block.input {
+                    Some(input) => text.push_str(&input.to_string()),
+                    None => text.push_str("{}"),
+                },
+                _ => {}
+            }
+        }
+        Ok((text, Usage::from(&msg.usage)))
+    }
+
+    fn decode_event(ev: &SseEvent) -> Step {
+        #[derive(Deserialize)]
+        struct Delta<'a> {
+            #[serde(borrow, default)]
+            text: Option<Cow<'a, str>>,
+            #[serde(borrow, default)]
+            partial_json: Option<Cow<'a, str>>,
+        }
+        #[derive(Deserialize)]
+        struct StartMessage {
+            #[serde(default)]
+            usage: UsageJson,
+        }
+        #[derive(Deserialize)]
+        struct Event<'a> {
+            #[serde(default)]
+            message: Option<StartMessage>,
+            #[serde(default)]
+            usage: Option<UsageJson>,
+            #[serde(borrow, default)]
+            delta: Option<Delta<'a>>,
+        }
+        match ev.event.as_str() {
+            "ping" | "content_block_stop" | "content_block_start" => return Step::Skip,
+            "message_stop" => return Step::Finish,
+            "error" => return Step::Fail(stream_error(&ev.data)),
+            "message_start" | "message_delta" | "content_block_delta" => {}
+            _ => return Step::Skip,
+        }
+        let v: Event<'_> = match serde_json::from_str(&ev.data) {
+            Ok(v) => v,
+            Err(e) => {
+                return Step::Fail(ProviderError::Protocol {
+                    message: format!("malformed stream event `{}`: {e}", ev.event),
+                })
+            }
+        };
+        match ev.event.as_str() {
+            "message_start" => {
+                let usage = v.message.map(|m| Usage::from(&m.usage)).unwrap_or_default();
+                Step::Emit(StreamEvent::Usage(usage))
+            }
+            // message_delta usage is cumulative: it replaces, never adds to, what came before.
+            "message_delta" => Step::Emit(StreamEvent::Usage(
+                v.usage.as_ref().map(Usage::from).unwrap_or_default(),
+            )),
+            _ => match v.delta.and_then(|d| d.text.or(d.partial_json)) {
+                Some(p) if !p.is_empty() => Step::Emit(StreamEvent::Text(p.into_owned())),
+                _ => Step::Skip,
+            },
+        }
     }
 }
 
@@ -151,95 +274,36 @@ fn stream_error(data: &str) -> ProviderError {
     }
 }
 
-/// Decodes one Anthropic SSE event.
-fn decode_event(ev: &SseEvent) -> Step {
-    match ev.event.as_str() {
-        "ping" | "content_block_stop" | "content_block_start" => return Step::Skip,
-        "message_stop" => return Step::Finish,
-        "error" => return Step::Fail(stream_error(&ev.data)),
-        _ => {}
-    }
-    let v: Value = match serde_json::from_str(&ev.data) {
-        Ok(v) => v,
-        Err(e) => {
-            return Step::Fail(ProviderError::Protocol {
-                message: format!("malformed stream event `{}`: {e}", ev.event),
-            })
-        }
-    };
-    match ev.event.as_str() {
-        "message_start" => Step::Emit(StreamEvent::Usage(usage_from(&v["message"]["usage"]))),
-        // message_delta usage is cumulative: it replaces, never adds to, what came before.
-        "message_delta" => Step::Emit(StreamEvent::Usage(usage_from(&v["usage"]))),
-        "content_block_delta" => {
-            let d = &v["delta"];
-            match d["text"].as_str().or(d["partial_json"].as_str()) {
-                Some(p) if !p.is_empty() => Step::Emit(StreamEvent::Text(p.to_owned())),
-                _ => Step::Skip,
-            }
-        }
-        _ => Step::Skip,
-    }
-}
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::sync::Arc;
 
-fn usage_from(v: &Value) -> Usage {
-    let n = |k: &str| v[k].as_u64().map(|x| x.min(u64::from(u32::MAX)) as u32);
-    Usage {
-        input_tokens: n("input_tokens"),
-        output_tokens: n("output_tokens"),
-        cache_write_tokens: n("cache_creation_input_tokens"),
-        cache_read_tokens: n("cache_read_input_tokens"),
-    }
-}
+    use super::*;
 
-fn parse_message(body: &[u8]) -> Result<(String, Usage), ProviderError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| ProviderError::Protocol {
-        message: format!("response is not valid JSON: {e}"),
-    })?;
-    let blocks = v["content"]
-        .as_array()
-        .ok_or_else(|| ProviderError::Protocol {
-            message: "response has no `content` array".into(),
-        })?;
-    let mut text = String::new();
-    for block in blocks {
-        match block["type"].as_str() {
-            Some("text") => text.push_str(block["text"].as_str().unwrap_or_default()),
-            Some("tool_use") => text.push_str(&block["input"].to_string()),
-            _ => {}
-        }
-    }
-    Ok((text, usage_from(&v["usage"])))
-}
-
-impl Provider for AnthropicProvider {
-    fn complete<'a>(
-        &'a self,
-        request: &'a CompletionRequest,
-    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
-        Box::pin(async move {
-            let (resp, retry_count) = self.send(request, false).await?;
-            let bytes = resp.bytes().await.map_err(transport_error)?;
-            let (text, usage) = parse_message(&bytes)?;
-            Ok(Completion {
-                text,
-                usage,
-                retry_count,
-            })
-        })
+    #[test]
+    fn request_keeps_roles_and_fragments_apart() {
+        let req = CompletionRequest {
+            model: "claude-x".into(),
+            system: vec!["s1".into(), "s2".into()],
+            user: vec!["u1".into(), "u2".into()],
+            schema: Some(Arc::new(serde_json::json!({"type": "object"}))),
+            max_output_tokens: 100,
+        };
+        let v: Value = serde_json::from_slice(&Anthropic.encode(&req, true).unwrap()).unwrap();
+        assert_eq!(v["system"][1]["text"], "s2");
+        assert_eq!(v["messages"][0]["content"][1]["text"], "u2");
+        assert_eq!(v["tool_choice"]["name"], "respond");
+        assert_eq!(v["tools"][0]["input_schema"]["type"], "object");
+        assert_eq!(v["stream"], true);
+        assert_eq!(v["max_tokens"], 100);
     }
 
-    fn stream<'a>(
-        &'a self,
-        request: &'a CompletionRequest,
-    ) -> BoxFuture<'a, Result<ProviderStream, ProviderError>> {
-        Box::pin(async move {
-            let (resp, retry_count) = self.send(request, true).await?;
-            let events = event_stream(resp, decode_event, "stream ended before message_stop");
-            Ok(ProviderStream {
-                events,
-                retry_count,
-            })
-        })
+    #[test]
+    fn tool_use_input_becomes_the_text() {
+        let body = br#"{"content":[{"type":"tool_use","id":"t","name":"respond","input":{"a":1}}],"usage":{"input_tokens":3,"output_tokens":4}}"#;
+        let (text, usage) = Anthropic.parse(body).unwrap();
+        assert_eq!(text, r#"{"a":1}"#);
+        assert_eq!(usage.output_tokens, Some(4));
     }
 }

@@ -1,8 +1,8 @@
 //! HTTP plumbing shared by the wire formats: the client, status classification and retries.
-use std::future::Future;
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
+use bytes::Bytes;
+use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::{Response, StatusCode};
 
 use crate::ProviderError;
@@ -143,34 +143,99 @@ pub fn status_error(
     }
 }
 
-/// Sends with retries until a success status arrives; returns the response and the retries used.
-/// `send` performs one attempt and turns any failure (transport or status) into a `ProviderError`.
-pub async fn send_with_retry<F, Fut>(
-    policy: &RetryPolicy,
-    mut send: F,
-) -> Result<(Response, u32), ProviderError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Response, ProviderError>>,
-{
-    let mut attempt = 0;
-    loop {
-        match send().await {
-            Ok(resp) => return Ok((resp, attempt)),
-            Err(err) => match policy.delay(attempt, &err) {
-                Some(wait) => {
-                    tracing::debug!(attempt, ?wait, error = %err, "retrying provider call");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                }
-                None => return Err(err),
-            },
+/// Maps a provider's non-success answer (status, headers, body) onto a provider error.
+pub type Classify = fn(StatusCode, &HeaderMap, &str) -> ProviderError;
+
+/// One provider endpoint taking JSON POSTs: URL, fixed headers (the key marked sensitive so it
+/// is never logged), retry policy and the wire format's error classification.
+#[derive(Clone)]
+pub struct Endpoint {
+    client: reqwest::Client,
+    url: String,
+    headers: HeaderMap,
+    retry: RetryPolicy,
+    classify: Classify,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.url)
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint; `headers` are sent on every request (values are marked sensitive).
+    pub fn new(
+        client: reqwest::Client,
+        url: String,
+        headers: &[(&'static str, &str)],
+        retry: RetryPolicy,
+        classify: Classify,
+    ) -> Result<Self, ProviderError> {
+        let mut map = HeaderMap::new();
+        map.insert(
+            reqwest::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        for (name, value) in headers {
+            let mut v = HeaderValue::from_str(value).map_err(|_| ProviderError::Protocol {
+                message: format!("header `{name}` has characters HTTP does not allow"),
+            })?;
+            v.set_sensitive(true);
+            map.insert(*name, v);
         }
+        Ok(Endpoint {
+            client,
+            url,
+            headers: map,
+            retry,
+            classify,
+        })
+    }
+
+    /// POSTs `body`, retrying transient failures, until a success status arrives; returns the
+    /// response and the retries used.
+    pub async fn post(&self, body: Bytes) -> Result<(Response, u32), ProviderError> {
+        let mut attempt = 0;
+        loop {
+            match self.post_once(body.clone()).await {
+                Ok(resp) => return Ok((resp, attempt)),
+                Err(err) => match self.retry.delay(attempt, &err) {
+                    Some(wait) => {
+                        tracing::debug!(attempt, ?wait, error = %err, "retrying provider call");
+                        tokio::time::sleep(wait).await;
+                        attempt += 1;
+                    }
+                    None => return Err(err),
+                },
+            }
+        }
+    }
+
+    async fn post_once(&self, body: Bytes) -> Result<Response, ProviderError> {
+        let resp = self
+            .client
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .body(body)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = error_body(resp).await;
+        Err((self.classify)(status, &headers, &text))
     }
 }
 
 /// Reads an error body, bounded so a hostile provider cannot make us buffer without limit.
-pub async fn error_body(resp: Response) -> String {
+async fn error_body(resp: Response) -> String {
     const MAX: usize = 16 * 1024;
     match resp.bytes().await {
         Ok(b) => String::from_utf8_lossy(&b[..b.len().min(MAX)]).into_owned(),

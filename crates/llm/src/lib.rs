@@ -14,6 +14,7 @@ pub mod schema;
 pub mod secret;
 pub mod sse;
 pub mod usage;
+pub mod wire;
 
 pub use catalog::{ModelCatalog, ModelSpec, Resolution};
 pub use error::{ErrorCode, ProviderError};

@@ -1,108 +1,278 @@
 //! OpenAI Chat Completions (`POST {base}/chat/completions`) and OpenAI-compatible servers
 //! (Ollama, vLLM, llama.cpp, OpenRouter), JSON and SSE.
-use std::sync::Arc;
+use std::borrow::Cow;
 
-use futures::future::BoxFuture;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-use crate::http::{error_body, send_with_retry, status_error, transport_error, RetryPolicy};
-use crate::provider::{Completion, CompletionRequest, Provider, ProviderStream, StreamEvent};
-use crate::sse::{event_stream, SseEvent, Step};
+use crate::http::{status_error, Endpoint, RetryPolicy};
+use crate::provider::{CompletionRequest, StreamEvent};
+use crate::sse::{SseEvent, Step};
+use crate::wire::{from_json, to_json, HttpProvider, Wire};
 use crate::{ProviderError, Secret, Usage};
 
-/// A client for one OpenAI or OpenAI-compatible endpoint.
-#[derive(Debug)]
-pub struct OpenAiProvider {
-    client: reqwest::Client,
-    url: String,
-    api_key: Option<Secret>,
-    retry: RetryPolicy,
-    /// OpenAI proper takes `max_completion_tokens`; compatible servers mostly only know `max_tokens`.
+/// The Chat Completions wire format.
+#[derive(Debug, Default)]
+pub struct OpenAi {
+    /// OpenAI proper takes `max_completion_tokens`; compatible servers mostly only `max_tokens`.
     compatible: bool,
 }
 
-impl OpenAiProvider {
+/// A client for one OpenAI or OpenAI-compatible endpoint.
+pub type OpenAiProvider = HttpProvider<OpenAi>;
+
+impl HttpProvider<OpenAi> {
     /// `base_url` including the version path (e.g. `https://api.openai.com/v1`).
-    pub fn new(
+    pub fn openai(
         client: reqwest::Client,
         base_url: &str,
-        api_key: Option<Secret>,
+        api_key: Option<&Secret>,
         retry: RetryPolicy,
         compatible: bool,
-    ) -> Self {
-        OpenAiProvider {
-            client,
-            url: format!("{}/chat/completions", base_url.trim_end_matches('/')),
-            api_key,
-            retry,
-            compatible,
+    ) -> Result<Self, ProviderError> {
+        let bearer = api_key.map(|k| format!("Bearer {}", k.expose()));
+        let headers: Vec<(&'static str, &str)> = bearer
+            .as_deref()
+            .map(|b| ("authorization", b))
+            .into_iter()
+            .collect();
+        let url = format!("{}/chat/completions", base_url.trim_end_matches('/'));
+        Ok(HttpProvider {
+            endpoint: Endpoint::new(client, url, &headers, retry, classify)?,
+            wire: OpenAi { compatible },
+        })
+    }
+}
+
+#[derive(Serialize)]
+struct Part<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    text: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Content<'a> {
+    Text(&'a str),
+    Parts(Vec<Part<'a>>),
+}
+
+#[derive(Serialize)]
+struct Message<'a> {
+    role: &'static str,
+    content: Content<'a>,
+}
+
+#[derive(Serialize)]
+struct JsonSchemaFormat<'a> {
+    name: &'static str,
+    schema: &'a Value,
+    strict: bool,
+}
+
+#[derive(Serialize)]
+struct ResponseFormat<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    json_schema: JsonSchemaFormat<'a>,
+}
+
+#[derive(Serialize)]
+struct StreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Serialize)]
+struct ChatRequest<'a> {
+    model: &'a str,
+    messages: Vec<Message<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<ResponseFormat<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<StreamOptions>,
+}
+
+#[derive(Deserialize)]
+struct CachedDetails {
+    cached_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct UsageJson {
+    prompt_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    prompt_tokens_details: Option<CachedDetails>,
+}
+
+impl From<&UsageJson> for Usage {
+    fn from(u: &UsageJson) -> Self {
+        let n = |x: Option<u64>| x.map(|x| x.min(u64::from(u32::MAX)) as u32);
+        let cached = n(u
+            .prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cached_tokens));
+        // OpenAI's prompt_tokens include cached ones; ours count uncached input separately.
+        Usage {
+            input_tokens: n(u.prompt_tokens).map(|p| p.saturating_sub(cached.unwrap_or(0))),
+            output_tokens: n(u.completion_tokens),
+            cache_write_tokens: None,
+            cache_read_tokens: cached,
         }
     }
+}
 
-    fn body(&self, req: &CompletionRequest, stream: bool) -> Value {
-        let mut messages: Vec<Value> = req
+#[derive(Deserialize)]
+struct AnswerMessage<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    refusal: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct Choice<'a> {
+    #[serde(borrow)]
+    message: Option<AnswerMessage<'a>>,
+}
+
+#[derive(Deserialize)]
+struct ChatResponse<'a> {
+    #[serde(borrow)]
+    choices: Vec<Choice<'a>>,
+    usage: Option<UsageJson>,
+}
+
+#[derive(Deserialize)]
+struct Delta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ChunkChoice<'a> {
+    #[serde(borrow, default)]
+    delta: Option<Delta<'a>>,
+}
+
+#[derive(Deserialize)]
+struct Chunk<'a> {
+    #[serde(borrow, default)]
+    choices: Vec<ChunkChoice<'a>>,
+    #[serde(default)]
+    usage: Option<UsageJson>,
+    #[serde(default)]
+    error: Option<Value>,
+}
+
+impl Wire for OpenAi {
+    const UNFINISHED: &'static str = "stream ended before [DONE]";
+
+    fn encode(&self, req: &CompletionRequest, stream: bool) -> Result<Vec<u8>, ProviderError> {
+        let mut messages: Vec<Message<'_>> = req
             .system
             .iter()
-            .map(|t| json!({"role": "system", "content": t}))
+            .map(|t| Message {
+                role: "system",
+                content: Content::Text(t),
+            })
             .collect();
-        let user: Vec<Value> = req
-            .user
-            .iter()
-            .map(|t| json!({"type": "text", "text": t}))
-            .collect();
-        messages.push(json!({"role": "user", "content": user}));
-        let mut body = json!({"model": req.model, "messages": messages});
-        let cap_key = if self.compatible {
-            "max_tokens"
-        } else {
-            "max_completion_tokens"
-        };
-        body[cap_key] = json!(req.max_output_tokens);
-        if let Some(schema) = &req.schema {
-            body["response_format"] = json!({
-                "type": "json_schema",
-                "json_schema": {"name": "response", "schema": schema.as_ref(), "strict": false},
-            });
-        }
-        if stream {
-            body["stream"] = Value::Bool(true);
+        messages.push(Message {
+            role: "user",
+            content: Content::Parts(
+                req.user
+                    .iter()
+                    .map(|t| Part {
+                        kind: "text",
+                        text: t,
+                    })
+                    .collect(),
+            ),
+        });
+        let cap = Some(req.max_output_tokens);
+        to_json(&ChatRequest {
+            model: &req.model,
+            messages,
+            max_completion_tokens: cap.filter(|_| !self.compatible),
+            max_tokens: cap.filter(|_| self.compatible),
+            response_format: req.schema.as_deref().map(|schema| ResponseFormat {
+                kind: "json_schema",
+                json_schema: JsonSchemaFormat {
+                    name: "response",
+                    schema,
+                    strict: false,
+                },
+            }),
+            stream,
             // Without this, OpenAI streams report no usage at all.
-            body["stream_options"] = json!({"include_usage": true});
-        }
-        body
+            stream_options: stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
+        })
     }
 
-    async fn send(
-        &self,
-        req: &CompletionRequest,
-        stream: bool,
-    ) -> Result<(reqwest::Response, u32), ProviderError> {
-        let body = Arc::new(serde_json::to_vec(&self.body(req, stream)).map_err(|e| {
-            ProviderError::Protocol {
-                message: format!("cannot encode request: {e}"),
+    fn parse(&self, body: &[u8]) -> Result<(String, Usage), ProviderError> {
+        let resp: ChatResponse<'_> = from_json(body)?;
+        let Some(msg) = resp.choices.into_iter().next().and_then(|c| c.message) else {
+            return Err(ProviderError::Protocol {
+                message: "response has no choices[0].message".into(),
+            });
+        };
+        if let Some(refusal) = msg.refusal {
+            return Err(ProviderError::BadRequest {
+                status: 200,
+                message: format!("model refused: {refusal}"),
+            });
+        }
+        let text = msg.content.map(Cow::into_owned).unwrap_or_default();
+        Ok((
+            text,
+            resp.usage.as_ref().map(Usage::from).unwrap_or_default(),
+        ))
+    }
+
+    fn decode_event(ev: &SseEvent) -> Step {
+        let data = ev.data.trim();
+        if data == "[DONE]" {
+            return Step::Finish;
+        }
+        if data.is_empty() {
+            return Step::Skip;
+        }
+        let chunk: Chunk<'_> = match serde_json::from_str(data) {
+            Ok(c) => c,
+            Err(e) => {
+                return Step::Fail(ProviderError::Protocol {
+                    message: format!("malformed stream chunk: {e}"),
+                })
             }
-        })?);
-        send_with_retry(&self.retry, || {
-            let mut rb = self
-                .client
-                .post(&self.url)
-                .header("content-type", "application/json")
-                .body(body.as_ref().clone());
-            if let Some(key) = &self.api_key {
-                rb = rb.bearer_auth(key.expose());
-            }
-            async move {
-                let resp = rb.send().await.map_err(transport_error)?;
-                if resp.status().is_success() {
-                    return Ok(resp);
-                }
-                let status = resp.status();
-                let headers = resp.headers().clone();
-                let text = error_body(resp).await;
-                Err(classify(status, &headers, &text))
-            }
-        })
-        .await
+        };
+        if let Some(err) = chunk.error {
+            let message = err["message"].as_str().unwrap_or(data).to_owned();
+            return Step::Fail(ProviderError::Unavailable {
+                status: None,
+                message: format!("error mid-stream: {message}"),
+            });
+        }
+        let piece = chunk
+            .choices
+            .into_iter()
+            .next()
+            .and_then(|c| c.delta)
+            .and_then(|d| d.content);
+        if let Some(piece) = piece.filter(|p| !p.is_empty()) {
+            return Step::Emit(StreamEvent::Text(piece.into_owned()));
+        }
+        match chunk.usage {
+            Some(u) => Step::Emit(StreamEvent::Usage(Usage::from(&u))),
+            None => Step::Skip,
+        }
     }
 }
 
@@ -125,104 +295,42 @@ fn classify(
     status_error(status, headers, message, too_long)
 }
 
-fn usage_from(v: &Value) -> Option<Usage> {
-    if !v.is_object() {
-        return None;
-    }
-    let n = |x: &Value| x.as_u64().map(|x| x.min(u64::from(u32::MAX)) as u32);
-    let prompt = n(&v["prompt_tokens"]);
-    let cached = n(&v["prompt_tokens_details"]["cached_tokens"]);
-    // OpenAI's prompt_tokens include cached ones; ours count uncached input separately.
-    Some(Usage {
-        input_tokens: prompt.map(|p| p.saturating_sub(cached.unwrap_or(0))),
-        output_tokens: n(&v["completion_tokens"]),
-        cache_write_tokens: None,
-        cache_read_tokens: cached,
-    })
-}
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
 
-fn parse_completion(body: &[u8]) -> Result<(String, Usage), ProviderError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| ProviderError::Protocol {
-        message: format!("response is not valid JSON: {e}"),
-    })?;
-    let msg = &v["choices"][0]["message"];
-    if !msg.is_object() {
-        return Err(ProviderError::Protocol {
-            message: "response has no choices[0].message".into(),
-        });
-    }
-    if let Some(refusal) = msg["refusal"].as_str() {
-        return Err(ProviderError::BadRequest {
-            status: 200,
-            message: format!("model refused: {refusal}"),
-        });
-    }
-    let text = msg["content"].as_str().unwrap_or_default().to_owned();
-    Ok((text, usage_from(&v["usage"]).unwrap_or_default()))
-}
-
-/// Decodes one OpenAI SSE `data:` line.
-fn decode_event(ev: &SseEvent) -> Step {
-    let data = ev.data.trim();
-    if data == "[DONE]" {
-        return Step::Finish;
-    }
-    if data.is_empty() {
-        return Step::Skip;
-    }
-    let v: Value = match serde_json::from_str(data) {
-        Ok(v) => v,
-        Err(e) => {
-            return Step::Fail(ProviderError::Protocol {
-                message: format!("malformed stream chunk: {e}"),
-            })
-        }
-    };
-    if v["error"].is_object() {
-        let message = v["error"]["message"].as_str().unwrap_or(data).to_owned();
-        return Step::Fail(ProviderError::Unavailable {
-            status: None,
-            message: format!("error mid-stream: {message}"),
-        });
-    }
-    if let Some(piece) = v["choices"][0]["delta"]["content"].as_str() {
-        if !piece.is_empty() {
-            return Step::Emit(StreamEvent::Text(piece.to_owned()));
-        }
-    }
-    match usage_from(&v["usage"]) {
-        Some(u) => Step::Emit(StreamEvent::Usage(u)),
-        None => Step::Skip,
-    }
-}
-
-impl Provider for OpenAiProvider {
-    fn complete<'a>(
-        &'a self,
-        request: &'a CompletionRequest,
-    ) -> BoxFuture<'a, Result<Completion, ProviderError>> {
-        Box::pin(async move {
-            let (resp, retry_count) = self.send(request, false).await?;
-            let bytes = resp.bytes().await.map_err(transport_error)?;
-            let (text, usage) = parse_completion(&bytes)?;
-            Ok(Completion {
-                text,
-                usage,
-                retry_count,
-            })
-        })
+    #[test]
+    fn compatible_servers_get_max_tokens_and_streams_ask_for_usage() {
+        let req = CompletionRequest {
+            model: "m".into(),
+            system: vec!["s".into()],
+            user: vec!["u1".into(), "u2".into()],
+            schema: None,
+            max_output_tokens: 50,
+        };
+        let official: Value =
+            serde_json::from_slice(&OpenAi { compatible: false }.encode(&req, true).unwrap())
+                .unwrap();
+        assert_eq!(official["max_completion_tokens"], 50);
+        assert!(official.get("max_tokens").is_none());
+        assert_eq!(official["stream_options"]["include_usage"], true);
+        assert_eq!(official["messages"][0]["content"], "s");
+        assert_eq!(official["messages"][1]["content"][1]["text"], "u2");
+        let compat: Value =
+            serde_json::from_slice(&OpenAi { compatible: true }.encode(&req, false).unwrap())
+                .unwrap();
+        assert_eq!(compat["max_tokens"], 50);
+        assert!(compat.get("stream").is_none());
     }
 
-    fn stream<'a>(
-        &'a self,
-        request: &'a CompletionRequest,
-    ) -> BoxFuture<'a, Result<ProviderStream, ProviderError>> {
-        Box::pin(async move {
-            let (resp, retry_count) = self.send(request, true).await?;
-            Ok(ProviderStream {
-                events: event_stream(resp, decode_event, "stream ended before [DONE]"),
-                retry_count,
-            })
-        })
+    #[test]
+    fn cached_tokens_are_split_out_of_prompt_tokens() {
+        let body = br#"{"choices":[{"message":{"role":"assistant","content":"hi \"there\""}}],"usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":60}}}"#;
+        let (text, u) = OpenAi::default().parse(body).unwrap();
+        assert_eq!(text, "hi \"there\"");
+        assert_eq!(u.input_tokens, Some(40));
+        assert_eq!(u.cache_read_tokens, Some(60));
+        assert_eq!(u.prompt_tokens(), Some(100));
     }
 }

@@ -89,22 +89,23 @@ pub struct ProviderSettings {
 
 impl ProviderSettings {
     /// Builds the client for these settings on a shared connection pool.
-    pub fn build(&self, client: reqwest::Client) -> Arc<dyn Provider> {
-        match self.wire {
-            WireFormat::Anthropic => Arc::new(AnthropicProvider::new(
+    pub fn build(&self, client: reqwest::Client) -> Result<Arc<dyn Provider>, ProviderError> {
+        let key = self.api_key.as_ref();
+        Ok(match self.wire {
+            WireFormat::Anthropic => Arc::new(AnthropicProvider::anthropic(
                 client,
                 &self.base_url,
-                self.api_key.clone(),
+                key,
                 self.retry,
-            )),
-            WireFormat::Openai | WireFormat::OpenaiCompatible => Arc::new(OpenAiProvider::new(
+            )?),
+            WireFormat::Openai | WireFormat::OpenaiCompatible => Arc::new(OpenAiProvider::openai(
                 client,
                 &self.base_url,
-                self.api_key.clone(),
+                key,
                 self.retry,
                 self.wire == WireFormat::OpenaiCompatible,
-            )),
-        }
+            )?),
+        })
     }
 }
 
@@ -120,8 +121,8 @@ impl ProviderRegistry {
         let client = http_client()?;
         let providers = settings
             .iter()
-            .map(|s| (s.name.clone(), s.build(client.clone())))
-            .collect();
+            .map(|s| Ok((s.name.clone(), s.build(client.clone())?)))
+            .collect::<Result<_, ProviderError>>()?;
         Ok(ProviderRegistry { providers })
     }
 

@@ -118,7 +118,7 @@ impl DirectModel {
             api_key,
             retry: RetryPolicy::default(),
         };
-        let provider = settings.build(http_client()?);
+        let provider = settings.build(http_client()?)?;
         let max_output_tokens = spec
             .max_output_tokens
             .min(cfg.int("llm.max_output_tokens").clamp(64, 65536) as u32);
