@@ -407,3 +407,73 @@ async fn redis_outage_is_an_error_and_recovery_works() {
     }
     assert!(recovered, "the store reconnects when redis is back");
 }
+
+mod token_registry {
+    use super::*;
+    use vibectl_server::auth::{FileTokenStore, IssuedToken, TokenStore};
+    use vibectl_server::state::RedisTokenStore;
+
+    fn tok(jti: &str, sub: &str, iat: u64) -> IssuedToken {
+        IssuedToken {
+            jti: jti.into(),
+            sub: sub.into(),
+            iat,
+            exp: iat + 100,
+            aud: None,
+        }
+    }
+
+    /// The registry contract, whatever holds it.
+    fn issue_list_and_revoke(store: &dyn TokenStore) {
+        store.record_issued(&tok("a", "alice", 10)).unwrap();
+        store.record_issued(&tok("b", "alice", 20)).unwrap();
+        store.record_issued(&tok("c", "bob", 30)).unwrap();
+        let v1 = store.version().unwrap();
+        assert!(v1.is_some());
+        assert!(store.revoke_jti("c", 40).unwrap());
+        assert!(!store.revoke_jti("python-made", 41).unwrap());
+        assert!(store.revoke_jti("c", 99).unwrap());
+        assert_ne!(store.version().unwrap(), v1);
+        assert_eq!(store.revoke_subject("alice", 15).unwrap(), 1);
+        assert_eq!(store.revoke_subject("alice", 12).unwrap(), 1);
+        let rows = store.list().unwrap();
+        let revoked: Vec<_> = rows
+            .iter()
+            .map(|r| (r.token.jti.as_str(), r.revoked_at))
+            .collect();
+        assert_eq!(revoked, [("a", Some(15)), ("b", None), ("c", Some(40))]);
+        let rev = store.revocations().unwrap();
+        assert!(rev.is_revoked("alice", Some("a"), Some(10)).is_some());
+        assert!(rev.is_revoked("alice", Some("b"), Some(20)).is_none());
+        assert!(rev
+            .is_revoked("bob", Some("python-made"), Some(1))
+            .is_some());
+    }
+
+    #[test]
+    fn file_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        issue_list_and_revoke(&FileTokenStore::new(dir.path().join("tokens.jsonl")));
+    }
+
+    #[test]
+    fn redis_registry_is_shared_and_survives_a_reconnect() {
+        let mut r = RedisProcess::start().unwrap();
+        let a = RedisTokenStore::new(&r.url(), "t:", Duration::from_secs(2));
+        let b = RedisTokenStore::new(&r.url(), "t:", Duration::from_secs(2));
+        assert_eq!(a.version().unwrap(), None);
+        issue_list_and_revoke(&a);
+        // Another replica sees the same registry.
+        assert_eq!(b.list().unwrap().len(), 3);
+        assert!(b
+            .revocations()
+            .unwrap()
+            .is_revoked("bob", Some("c"), Some(30))
+            .is_some());
+        // Redis restarted (empty: nothing persisted in this test): the store reconnects.
+        r.restart().unwrap();
+        assert!(a.list().unwrap().is_empty());
+        a.record_issued(&tok("d", "dan", 1)).unwrap();
+        assert_eq!(b.list().unwrap().len(), 1);
+    }
+}

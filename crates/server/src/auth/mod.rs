@@ -63,6 +63,16 @@ pub fn audit_path(cfg: &ServerConfig, state_dir: &Path) -> PathBuf {
 
 /// The token store named by the config.
 pub fn open_store(cfg: &ServerConfig, state_dir: &Path) -> Arc<dyn TokenStore> {
+    if let (crate::config::StateBackend::Redis, Some(url)) =
+        (cfg.state.backend, cfg.state.redis_url.as_deref())
+    {
+        // Replicas on Redis share the registry, so a revocation anywhere applies everywhere.
+        return Arc::new(crate::state::RedisTokenStore::new(
+            url,
+            &cfg.state.redis_key_prefix,
+            Duration::from_millis(cfg.state.redis_timeout_ms),
+        ));
+    }
     Arc::new(FileTokenStore::new(registry_path(cfg, state_dir)))
 }
 

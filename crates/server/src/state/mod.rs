@@ -9,10 +9,12 @@ mod embedded;
 mod redis;
 mod sqlite;
 pub mod time;
+mod tokens_redis;
 
 pub use embedded::EmbeddedStore;
 pub use redis::{FailurePolicy, RedisStore};
 pub use sqlite::{Ledger, LEDGER_FILE};
+pub use tokens_redis::RedisTokenStore;
 
 use std::fmt;
 

@@ -53,7 +53,7 @@ impl std::fmt::Debug for RedisStore {
 }
 
 /// `redis://user:secret@host` → `redis://user:***@host` for logs.
-fn mask_url(url: &str) -> String {
+pub(crate) fn mask_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s + 3 => {
             let creds = &url[s + 3..at];
