@@ -559,3 +559,23 @@ async fn limits_reload_on_sighup_and_a_bad_edit_is_refused() {
     let (kind, _) = refusal(&c.execute(request(Some("metered"), "q")).await.unwrap_err());
     assert_eq!(kind, "rpm");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_estimated_above_the_whole_budget_still_runs_once_per_period() {
+    let mock = MockProvider::start().await.unwrap();
+    // The estimate (1512 micro-USD) is above the whole daily budget (1000): it is cut to the
+    // budget, so the first call of the day runs (actual 1503), and the next is refused.
+    let limits = "  limits:\n    global: {budget_usd_per_day: 0.001}\n";
+    let server = spawn(&config(&mock, limits, ""), &[]);
+    let mut c = client(&server).await;
+    mock.set_default_reply(MockReply::text("x").usage(MockUsage {
+        input_tokens: 1,
+        output_tokens: 100,
+        cache_read_tokens: 0,
+        cache_write_tokens: 0,
+    }));
+    c.execute(request(Some("metered"), "q")).await.unwrap();
+    let (kind, wait) = refusal(&c.execute(request(Some("metered"), "q")).await.unwrap_err());
+    assert_eq!(kind, "budget");
+    assert!(wait <= 86_400_000);
+}

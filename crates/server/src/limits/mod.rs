@@ -138,13 +138,28 @@ impl Limiter {
             .cost_pico_usd(&est_usage)
             .unwrap_or(0)
             .div_ceil(1_000_000);
+        let scopes = vec![
+            scope_limits(subject_scope(subject), limits),
+            scope_limits(TOTAL_SCOPE.to_owned(), &self.limits().total),
+        ];
+        // An estimate larger than a limit itself is cut to it: such a call passes when its
+        // period is otherwise unused (and may then overspend by at most its own estimate)
+        // instead of never.
+        let cap = |f: fn(&ScopeLimits) -> [Option<u64>; 2]| {
+            scopes
+                .iter()
+                .flat_map(f)
+                .flatten()
+                .min()
+                .unwrap_or(u64::MAX)
+        };
+        let est_tokens = (est_in + est_out).min(cap(|s| [s.tokens_per_minute, s.tokens_per_day]));
+        let est_cost_micro =
+            est_cost_micro.min(cap(|s| [s.budget_day_micro, s.budget_month_micro]));
         let a = Admission {
             lease: uuid::Uuid::new_v4().to_string(),
-            scopes: vec![
-                scope_limits(subject_scope(subject), limits),
-                scope_limits(TOTAL_SCOPE.to_owned(), &self.limits().total),
-            ],
-            est_tokens: est_in + est_out,
+            scopes,
+            est_tokens,
             est_cost_micro,
             lease_ttl_ms: u64::try_from(timeout.as_millis())
                 .unwrap_or(u64::MAX / 2)
