@@ -166,3 +166,42 @@ fn line(k: &str, t: &Tally) -> String {
         usd(pico_to_micro(t.cost_pico))
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(day: &str, subject: &str, model: &str, cost_pico: u64) -> UsageRow {
+        UsageRow {
+            day: day.into(),
+            subject: subject.into(),
+            model: model.into(),
+            tally: Tally {
+                requests: 1,
+                cost_pico,
+                ..Tally::default()
+            },
+        }
+    }
+
+    #[test]
+    fn grouping_and_money_formatting() {
+        let rows = [
+            row("2026-11-01", "alice", "m1", 1_500_000),
+            row("2026-11-01", "bob", "m1", 1),
+            row("2026-11-02", "alice", "m2", 7),
+        ];
+        let by_model = group(&rows, Some(UsageBy::Model));
+        assert_eq!(by_model.len(), 2);
+        assert_eq!(by_model[0].0, "m1");
+        assert_eq!(by_model[0].1.requests, 2);
+        assert_eq!(by_model[0].1.cost_pico, 1_500_001);
+        assert_eq!(group(&rows, Some(UsageBy::Subject))[0].1.requests, 2);
+        assert_eq!(group(&rows, Some(UsageBy::Day)).len(), 2);
+        assert_eq!(group(&rows, None).len(), 3);
+        assert_eq!(pico_to_micro(1_500_000), 2);
+        assert_eq!(pico_to_micro(1_499_999), 1);
+        assert_eq!(usd(12_345_678), "12.345678");
+        assert_eq!(usd(5), "0.000005");
+    }
+}

@@ -238,6 +238,26 @@ async fn usage_report_matches_mock_tokens_and_prices_and_survives_restart() {
     assert_eq!(row["cost_pico_usd"], pico1 + pico2);
     let none = usage_json(&server, &["--subject", "nobody"]);
     assert!(none.as_array().unwrap().is_empty());
+    // The table: one row per day, subject and model, and a total to the micro-dollar.
+    let out = std::process::Command::new(server_bin())
+        .arg("--config")
+        .arg(server.dir.path().join("config.yaml"))
+        .args(["usage", "--by", "model"])
+        .env("VIBECTL_SERVER_STATE_DIR", server.dir.path())
+        .output()
+        .unwrap();
+    let table = String::from_utf8(out.stdout).unwrap();
+    let micro = (pico1 + pico2 + 500_000) / 1_000_000;
+    let total = format!("{}.{:06}", micro / 1_000_000, micro % 1_000_000);
+    let last = table.lines().last().unwrap();
+    assert!(
+        last.starts_with("TOTAL") && last.ends_with(&total),
+        "{table}"
+    );
+    assert!(
+        table.lines().next().unwrap().starts_with("MODEL"),
+        "{table}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
