@@ -477,3 +477,18 @@ mod token_registry {
         assert_eq!(b.list().unwrap().len(), 1);
     }
 }
+
+#[tokio::test]
+async fn a_retried_redis_settlement_counts_once() {
+    // The server retries a settlement whose answer was lost (a timeout after Redis ran it).
+    let b = redis().await;
+    let s = &*b.store;
+    let t = admit(s, &admission(vec![scope("s:kim")], 10, 10))
+        .await
+        .unwrap();
+    s.settle(&t, "kim", "m", &tally(1, 1, 1)).await.unwrap();
+    s.settle(&t, "kim", "m", &tally(1, 1, 1)).await.unwrap();
+    let rows = s.usage(&UsageQuery::default()).await.unwrap();
+    assert_eq!(rows[0].tally.requests, 1);
+    assert_eq!(rows[0].tally.cost_pico, 1);
+}

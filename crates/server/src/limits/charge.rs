@@ -172,9 +172,19 @@ fn settle(o: Open) {
     };
     let (subject, model) = (o.subject, Arc::clone(&o.model));
     let run = async move {
-        if let Err(e) = store.settle(&ticket, &subject, &model.id, &t).await {
-            telemetry::store_error();
-            tracing::warn!(subject = %subject, model = %model.id, "usage not settled: {e}");
+        // A store blip should not lose a ledger row: retry a little before giving up (an
+        // unsettled lease and reservation still expire on their own).
+        for (attempt, pause_ms) in [0u64, 200, 1000, 5000].into_iter().enumerate() {
+            tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+            match store.settle(&ticket, &subject, &model.id, &t).await {
+                Ok(()) => return,
+                Err(e) => {
+                    telemetry::store_error();
+                    if attempt == 3 {
+                        tracing::warn!(subject = %subject, model = %model.id, "usage not settled: {e}");
+                    }
+                }
+            }
         }
     };
     match tokio::runtime::Handle::try_current() {

@@ -1,11 +1,13 @@
 -- vibectl settle, script version 1 (key schema <prefix>v1:).
 -- Releases a lease, corrects the reservation by the difference between actual and estimate,
--- and adds the call to the usage ledger, atomically.
+-- and adds the call to the usage ledger, atomically and at most once per lease.
 -- ARGV: 1 prefix, 2 lease, 3 delta_tokens, 4 delta_cost_micro, 5 minute, 6 day, 7 month,
 --       8 subject, 9 model, 10 requests, 11 errors, 12 input, 13 output, 14 cache_read,
 --       15 cache_write, 16 cost_pico, 17 ledger_ttl_s, 18 n_scopes, then the scope names.
 local P = ARGV[1]
 local lease = ARGV[2]
+-- Idempotent: a retried settlement (the first answer lost to a timeout) changes nothing.
+if not redis.call('SET', P .. 'settled:' .. lease, '1', 'NX', 'EX', 3600) then return 0 end
 local dt, dc = ARGV[3], ARGV[4]
 local minute, day, month = ARGV[5], ARGV[6], ARGV[7]
 local n = tonumber(ARGV[18])
