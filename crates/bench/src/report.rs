@@ -278,8 +278,9 @@ impl Report {
             "ok": self.rec.ok,
             "errors": self.rec.error_count(),
             "errors_by_code": self.rec.errors,
-            "rps": round1(self.rps()),
-            "ok_rps": round1(self.ok_rps()),
+            // Holding streams is not a rate; leave it out rather than report a meaningless one.
+            "rps": if self.hold.is_some() { Value::Null } else { json!(round1(self.rps())) },
+            "ok_rps": if self.hold.is_some() { Value::Null } else { json!(round1(self.ok_rps())) },
             "latency_us": sum(&self.rec.latency),
             "ttfc_us": sum(&self.rec.ttfc),
             "send_lag_us": sum(&self.rec.send_lag),
