@@ -278,3 +278,18 @@ async fn a_call_estimated_above_the_whole_budget_still_runs_once_per_period() {
     assert_eq!(kind, "budget");
     assert!(wait <= 86_400_000);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn back_to_back_calls_never_trip_a_concurrency_of_one() {
+    // The slot is released before the end of a call reaches the client.
+    let mock = MockProvider::start().await.unwrap();
+    let server = spawn(&config(&mock, "", ""), &["--max-concurrent", "1"]);
+    let mut c = client(&server).await;
+    for i in 0..20 {
+        if i % 2 == 0 {
+            c.execute(request(Some("metered"), "q")).await.unwrap();
+        } else {
+            stream_all(&mut c, request(Some("metered-a"), "q")).await;
+        }
+    }
+}

@@ -89,30 +89,45 @@ impl Charge {
         }
     }
 
-    /// Settles a successful call now.
-    pub fn finish_ok(&mut self) {
-        self.finish(None);
+    /// Settles a successful call, before its last answer goes out: the concurrency slot is
+    /// free again by the time the client sees the end of the call.
+    pub async fn finish_ok(&mut self) {
+        self.finish(None).await;
     }
 
-    /// Settles a failed call now, with its `ExecuteError` code.
-    pub fn finish_err(&mut self, code: &'static str) {
-        self.finish(Some(code));
+    /// Settles a failed call, with its `ExecuteError` code.
+    pub async fn finish_err(&mut self, code: &'static str) {
+        self.finish(Some(code)).await;
     }
 
-    fn finish(&mut self, error: Option<&'static str>) {
+    async fn finish(&mut self, error: Option<&'static str>) {
         if let Some(mut o) = self.open.take() {
             o.error = error;
             o.finished = true;
-            settle(*o);
+            // Settled in a task of its own, so a caller that goes away meanwhile cannot cut
+            // it short; we wait for the first attempt only (retries run on in the background).
+            let (first, done) = tokio::sync::oneshot::channel();
+            spawn(settle(*o, Some(first)));
+            let _ = done.await;
         }
     }
 }
 
 impl Drop for Charge {
     fn drop(&mut self) {
+        // Dropped mid-call (client gone): settle in the background from what was seen.
         if let Some(o) = self.open.take() {
-            settle(*o);
+            spawn(settle(*o, None));
         }
+    }
+}
+
+fn spawn(f: impl std::future::Future<Output = ()> + Send + 'static) {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) => {
+            h.spawn(f);
+        }
+        Err(_) => tracing::warn!("usage not settled: no runtime"),
     }
 }
 
@@ -148,7 +163,9 @@ fn tally(o: &Open) -> Tally {
     }
 }
 
-fn settle(o: Open) {
+/// Records the call's metrics and settles it, retrying a few times on store errors (an unsettled
+/// lease and reservation still expire on their own); `first` is told when the first attempt ends.
+async fn settle(o: Open, mut first: Option<tokio::sync::oneshot::Sender<()>>) {
     let t = tally(&o);
     let status = match (o.finished, o.error) {
         (false, _) => "cancelled",
@@ -167,30 +184,29 @@ fn settle(o: Open) {
         telemetry::time_to_first_token(d);
     }
     telemetry::usage(&o.model.id, &o.subject, &t);
+    let mut signal = || {
+        if let Some(tx) = first.take() {
+            let _ = tx.send(());
+        }
+    };
     let Some((store, ticket)) = o.reservation else {
+        signal();
         return;
     };
-    let (subject, model) = (o.subject, Arc::clone(&o.model));
-    let run = async move {
-        // A store blip should not lose a ledger row: retry a little before giving up (an
-        // unsettled lease and reservation still expire on their own).
-        for (attempt, pause_ms) in [0u64, 200, 1000, 5000].into_iter().enumerate() {
+    for (attempt, pause_ms) in [0u64, 200, 1000, 5000].into_iter().enumerate() {
+        if pause_ms > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
-            match store.settle(&ticket, &subject, &model.id, &t).await {
-                Ok(()) => return,
-                Err(e) => {
-                    telemetry::store_error();
-                    if attempt == 3 {
-                        tracing::warn!(subject = %subject, model = %model.id, "usage not settled: {e}");
-                    }
+        }
+        let result = store.settle(&ticket, &o.subject, &o.model.id, &t).await;
+        signal();
+        match result {
+            Ok(()) => return,
+            Err(e) => {
+                telemetry::store_error();
+                if attempt == 3 {
+                    tracing::warn!(subject = %o.subject, model = %o.model.id, "usage not settled: {e}");
                 }
             }
         }
-    };
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) => {
-            h.spawn(run);
-        }
-        Err(_) => tracing::warn!("usage not settled: no runtime"),
     }
 }

@@ -183,8 +183,8 @@ pub(crate) async fn execute(
         }
     };
     match &outcome {
-        Ok(_) => p.charge.finish_ok(),
-        Err(e) => p.charge.finish_err(e.code.as_str()),
+        Ok(_) => p.charge.finish_ok().await,
+        Err(e) => p.charge.finish_err(e.code.as_str()).await,
     }
     let body = match outcome {
         Ok((text, done)) => ExecuteResponse {

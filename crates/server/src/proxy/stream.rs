@@ -79,7 +79,7 @@ impl Ctx {
                 match opened {
                     Err(_) => {
                         let mut p = p;
-                        p.charge.finish_err(ErrorCode::Timeout.as_str());
+                        p.charge.finish_err(ErrorCode::Timeout.as_str()).await;
                         Some((
                             error_chunk(&p.request_id, &self.timeout_error()),
                             Phase::Done,
@@ -88,7 +88,7 @@ impl Ctx {
                     Ok(Err(e)) => {
                         let mut p = p;
                         let e = CallError::from(e);
-                        p.charge.finish_err(e.code.as_str());
+                        p.charge.finish_err(e.code.as_str()).await;
                         Some((error_chunk(&p.request_id, &e), Phase::Done))
                     }
                     Ok(Ok(ps)) => {
@@ -113,7 +113,7 @@ impl Ctx {
             let next = match timeout_at(self.deadline, r.events.next()).await {
                 Err(_) => {
                     let e = self.timeout_error();
-                    r.p.charge.finish_err(e.code.as_str());
+                    r.p.charge.finish_err(e.code.as_str()).await;
                     return Some((error_chunk(&r.p.request_id, &e), Phase::Done));
                 }
                 Ok(next) => next,
@@ -133,15 +133,15 @@ impl Ctx {
                 }
                 Some(Err(e)) => {
                     let e = CallError::from(e);
-                    r.p.charge.finish_err(e.code.as_str());
+                    r.p.charge.finish_err(e.code.as_str()).await;
                     return Some((error_chunk(&r.p.request_id, &e), Phase::Done));
                 }
-                None => return Some(self.finish(*r)),
+                None => return Some(self.finish(*r).await),
             }
         }
     }
 
-    fn finish(&self, mut r: Running) -> (StreamChunk, Phase) {
+    async fn finish(&self, mut r: Running) -> (StreamChunk, Phase) {
         let failed = match (&r.p.schema, &r.text) {
             (Some(schema), Some(text)) => schema.check(text).err(),
             _ => None,
@@ -150,8 +150,9 @@ impl Ctx {
             Some(_) => {
                 r.p.charge
                     .finish_err(ErrorCode::SchemaValidationFailed.as_str())
+                    .await
             }
-            None => r.p.charge.finish_ok(),
+            None => r.p.charge.finish_ok().await,
         }
         let id = r.p.request_id.as_str();
         if let Some(msg) = failed {

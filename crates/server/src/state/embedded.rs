@@ -135,7 +135,7 @@ impl EmbeddedStore {
                 while w.front().is_some_and(|t| *t + a.window_ms <= now) {
                     w.pop_front();
                 }
-                let max = max as usize;
+                let max = (max as usize).max(1);
                 if w.len() >= max {
                     let frees = w[w.len() - max] + a.window_ms;
                     refuse(LimitKind::Rpm, frees.saturating_sub(now).max(1), &s.scope);
