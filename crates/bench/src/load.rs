@@ -53,6 +53,8 @@ pub struct RequestSpec {
     pub user: Vec<String>,
     /// Per-request deadline (sent as `grpc-timeout` and enforced locally).
     pub timeout: Duration,
+    /// `authorization: Bearer …` value, for servers that require a token.
+    pub authorization: Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>,
 }
 
 impl RequestSpec {
@@ -65,6 +67,9 @@ impl RequestSpec {
             request_id: String::new(),
         });
         r.set_timeout(self.timeout);
+        if let Some(auth) = &self.authorization {
+            r.metadata_mut().insert("authorization", auth.clone());
+        }
         r
     }
 }

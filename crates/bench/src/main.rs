@@ -83,6 +83,9 @@ struct Args {
     /// Scenario label for the report.
     #[arg(long)]
     label: Option<String>,
+    /// Bearer token for a server that requires authentication.
+    #[arg(long, env = "VIBECTL_JWT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -140,7 +143,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let open_timeout = secs("open-timeout", args.open_timeout, 3600.0)?;
         // Held streams must outlive the hold: stretch the deadline past it.
         timeout = timeout.max(open_timeout + hold + Duration::from_secs(30));
-        let spec = Arc::new(request_spec(&args, timeout));
+        let spec = Arc::new(request_spec(&args, timeout)?);
         let r = load::hold(&clients, spec, n, hold, open_timeout, tracker).await?;
         Report {
             label: args.label.clone().unwrap_or_else(|| format!("hold-{n}")),
@@ -159,7 +162,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         }
     } else {
         let bound = Bound::from_flags(args.duration, args.requests)?;
-        let spec = Arc::new(request_spec(&args, timeout));
+        let spec = Arc::new(request_spec(&args, timeout)?);
         let (r, label, rate) = match args.mode {
             Mode::Closed => {
                 if args.rate.is_some() {
@@ -229,11 +232,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn request_spec(args: &Args, timeout: Duration) -> RequestSpec {
-    RequestSpec {
+fn request_spec(args: &Args, timeout: Duration) -> anyhow::Result<RequestSpec> {
+    let authorization = match args.token.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(token) => Some(
+            format!("Bearer {token}")
+                .parse()
+                .map_err(|_| anyhow::anyhow!("--token has characters a header cannot carry"))?,
+        ),
+    };
+    Ok(RequestSpec {
         model: args.model.clone(),
         system: vec![args.system.clone()],
         user: vec![args.prompt.clone()],
         timeout,
-    }
+        authorization,
+    })
 }
