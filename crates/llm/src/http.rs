@@ -151,7 +151,8 @@ pub type Classify = fn(StatusCode, &HeaderMap, &str) -> ProviderError;
 #[derive(Clone)]
 pub struct Endpoint {
     client: reqwest::Client,
-    url: String,
+    /// Parsed once: parsing per request showed up in profiles.
+    url: reqwest::Url,
     headers: HeaderMap,
     retry: RetryPolicy,
     classify: Classify,
@@ -187,6 +188,9 @@ impl Endpoint {
             v.set_sensitive(true);
             map.insert(*name, v);
         }
+        let url = reqwest::Url::parse(&url).map_err(|e| ProviderError::Protocol {
+            message: format!("provider URL `{url}` is not valid: {e}"),
+        })?;
         Ok(Endpoint {
             client,
             url,
@@ -218,7 +222,7 @@ impl Endpoint {
     async fn post_once(&self, body: Bytes) -> Result<Response, ProviderError> {
         let resp = self
             .client
-            .post(&self.url)
+            .post(self.url.clone())
             .headers(self.headers.clone())
             .body(body)
             .send()
