@@ -1,8 +1,9 @@
 //! The embedded usage ledger: one SQLite file in the state dir, written by one background thread
-//! in batched transactions so the request path never waits on disk.
+//! in batched transactions (at most one commit per 100 ms) so the request path never waits on disk.
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -10,6 +11,9 @@ use super::{sort_rows, StoreError, Tally, UsageQuery, UsageRow};
 
 /// The ledger file name inside the state dir.
 pub const LEDGER_FILE: &str = "usage.sqlite3";
+
+/// Longest a usage row waits in memory before its batch is committed.
+pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
 
 /// Schema version kept in `PRAGMA user_version`.
 const SCHEMA_VERSION: i64 = 1;
@@ -33,7 +37,7 @@ fn db_err(path: &Path, e: impl std::fmt::Display) -> StoreError {
 
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))
+    conn.busy_timeout(Duration::from_secs(5))
         .map_err(|e| db_err(path, e))?;
     conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
         .map_err(|e| db_err(path, e))?;
@@ -109,13 +113,26 @@ fn writer(mut conn: Connection, path: PathBuf, rx: mpsc::Receiver<Msg>) {
     let mut pending = Vec::new();
     while let Ok(first) = rx.recv() {
         let mut flushes = Vec::new();
-        let mut take = |m: Msg| match m {
+        let take = |m: Msg, pending: &mut Vec<UsageRow>, flushes: &mut Vec<_>| match m {
             Msg::Row(r) => pending.push(r),
             Msg::Flush(done) => flushes.push(done),
         };
-        take(first);
+        take(first, &mut pending, &mut flushes);
+        // At most one commit per COMMIT_EVERY under load (each commit costs far more than a
+        // row); a flush request (shutdown, reports) writes at once.
+        let deadline = Instant::now() + COMMIT_EVERY;
+        while flushes.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            match rx.recv_timeout(left) {
+                Ok(m) => take(m, &mut pending, &mut flushes),
+                Err(_) => break,
+            }
+        }
         while let Ok(m) = rx.try_recv() {
-            take(m);
+            take(m, &mut pending, &mut flushes);
         }
         let result = if pending.is_empty() {
             Ok(())
