@@ -4,6 +4,7 @@
 #   scripts/bench.sh                 # build release binaries, run every scenario, print a summary
 #   DURATION=30 scripts/bench.sh     # longer measured windows
 #   SKIP_BUILD=1 scripts/bench.sh    # reuse target/release binaries
+#   AUTH=1 scripts/bench.sh          # server with --require-auth, every request with a token
 #
 # Scenarios (the issue's acceptance list, plus two for context):
 #   closed-64        non-streaming Execute, 64 concurrent workers      target >= 15,000 req/s
@@ -119,10 +120,22 @@ models:
 EOF
 cp "$WORK/server.yaml" "$OUT/server.yaml"
 
+# AUTH=1: an HS256 secret for this run, the server requires tokens, the load generator sends one.
+SERVER_FLAGS=()
+JWT_ENV=()
+if [[ "${AUTH:-0}" == 1 ]]; then
+    JWT_ENV=("VIBECTL_JWT_SECRET=$(head -c 32 /dev/urandom | base64)")
+    SERVER_FLAGS=(--require-auth)
+    VIBECTL_JWT_TOKEN="$(env "${JWT_ENV[@]}" "$BIN/vibectl-server" --config "$WORK/server.yaml" \
+        generate-token bench-user --expires-in 1d 2>/dev/null)"
+    export VIBECTL_JWT_TOKEN
+    echo "auth: on (--require-auth, HS256 token for subject bench-user)" | tee -a "$OUT/machine.txt"
+fi
+
 # Provider variables in the environment would win over the file: start from a clean slate.
 env -u OPENAI_API_KEY -u OPENAI_API_KEY_FILE -u ANTHROPIC_API_KEY -u ANTHROPIC_API_KEY_FILE \
     -u OLLAMA_HOST -u VIBECTL_JWT_SECRET -u VIBECTL_JWT_SECRET_FILE \
-    "$BIN/vibectl-server" serve --config "$WORK/server.yaml" --port 0 \
+    "${JWT_ENV[@]}" "$BIN/vibectl-server" serve --config "$WORK/server.yaml" --port 0 "${SERVER_FLAGS[@]}" \
     >"$WORK/server.out" 2>"$WORK/server.err" &
 SERVER_PID=$!
 PIDS+=("$SERVER_PID")
