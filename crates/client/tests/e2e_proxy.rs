@@ -127,33 +127,13 @@ fn token(exp_offset: i64, secret: &str) -> String {
 async fn tls_and_tokens_each_failure_has_its_own_message_then_vibe_works() {
     let w = World::start().await;
     let d = w.dir.path();
-    let ca = d.join("ca");
-    let unused = d.join("unused.yaml");
-    server_cli(
-        &unused,
-        d,
-        &["ca", "init", "--ca-dir", ca.to_str().unwrap()],
-    );
-    server_cli(
-        &unused,
-        d,
-        &[
-            "ca",
-            "create-server-cert",
-            "localhost",
-            "--san",
-            "127.0.0.1",
-            "--ca-dir",
-            ca.to_str().unwrap(),
-        ],
-    );
-    let certs = ca.join("server_certs/localhost");
+    let ca = vibectl_testkit::TestCa::create(&server_bin(), d).unwrap();
     let cfg = server_config(
         &w.mock,
         &format!(
             "jwt:\n  enabled: true\n  secret_key: {SECRET}\ntls:\n  enabled: true\n  cert_file: {}\n  key_file: {}\n",
-            certs.join("localhost.crt").display(),
-            certs.join("localhost.key").display()
+            ca.server_cert.display(),
+            ca.server_key.display()
         ),
     );
     let server = ServerProcess::spawn(&server_bin(), &cfg, &[], &[]).unwrap();
@@ -167,8 +147,7 @@ async fn tls_and_tokens_each_failure_has_its_own_message_then_vibe_works() {
     )
     .trim()
     .to_owned();
-    let bundle = ca.join("ca-bundle.crt");
-    let bundle = bundle.to_str().unwrap();
+    let bundle = ca.bundle.to_str().unwrap();
     let host = server.addr;
 
     // No CA bundle: the private CA is not trusted.

@@ -48,8 +48,12 @@ fn copy_atomic(from: &Path, to: &Path) {
 #[tokio::test(flavor = "multi_thread")]
 async fn private_ca_certificate_is_trusted_only_with_the_bundle() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = make_ca(dir.path());
-    let (cert, key) = server_cert(&ca);
+    let ca_fixture = make_ca(dir.path());
+    let ca = ca_fixture.dir.clone();
+    let (cert, key) = (
+        ca_fixture.server_cert.clone(),
+        ca_fixture.server_key.clone(),
+    );
     let mock = MockProvider::start().await.unwrap();
     let cfg = tls_config(
         &mock,
@@ -95,8 +99,12 @@ async fn private_ca_certificate_is_trusted_only_with_the_bundle() {
 #[tokio::test(flavor = "multi_thread")]
 async fn mtls_refuses_clients_without_a_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let ca = make_ca(dir.path());
-    let (cert, key) = server_cert(&ca);
+    let ca_fixture = make_ca(dir.path());
+    let ca = ca_fixture.dir.clone();
+    let (cert, key) = (
+        ca_fixture.server_cert.clone(),
+        ca_fixture.server_key.clone(),
+    );
     let caa = ca.to_str().unwrap();
     cli_ok(
         &ca.join("x.yaml"),
@@ -123,7 +131,7 @@ async fn mtls_refuses_clients_without_a_certificate() {
         .await
         .expect_err("no client certificate: refused");
     // A certificate from another CA is refused too.
-    let other = make_ca(&dir.path().join("other"));
+    let other = make_ca(&dir.path().join("other")).dir;
     let oa = other.to_str().unwrap();
     cli_ok(
         &other.join("x.yaml"),
@@ -148,8 +156,8 @@ async fn a_replaced_certificate_is_served_without_restart() {
     let dir = tempfile::tempdir().unwrap();
     let ca1 = make_ca(&dir.path().join("one"));
     let ca2 = make_ca(&dir.path().join("two"));
-    let (c1, k1) = server_cert(&ca1);
-    let (c2, k2) = server_cert(&ca2);
+    let (c1, k1) = (ca1.server_cert.clone(), ca1.server_key.clone());
+    let (c2, k2) = (ca2.server_cert.clone(), ca2.server_key.clone());
     let (cert, key) = (dir.path().join("server.crt"), dir.path().join("server.key"));
     copy_atomic(&c1, &cert);
     copy_atomic(&k1, &key);
@@ -163,8 +171,8 @@ async fn a_replaced_certificate_is_served_without_restart() {
         ),
     );
     let server = ServerProcess::spawn(&common::server_bin(), &cfg, &[], &[]).expect("server");
-    let b1 = std::fs::read(ca1.join("ca-bundle.crt")).unwrap();
-    let b2 = std::fs::read(ca2.join("ca-bundle.crt")).unwrap();
+    let b1 = std::fs::read(&ca1.bundle).unwrap();
+    let b2 = std::fs::read(&ca2.bundle).unwrap();
     try_call(server.addr, Some(&b1), None)
         .await
         .expect("first certificate");

@@ -11,4 +11,4 @@ pub use mock_provider::{
     Disconnect, Fault, MockProvider, MockReply, MockUsage, RecordedRequest, MAX_RECORDED_REQUESTS,
 };
 pub use redis_process::RedisProcess;
-pub use server_process::{workspace_bin, ServerProcess};
+pub use server_process::{server_command, server_command_ok, workspace_bin, ServerProcess, TestCa};

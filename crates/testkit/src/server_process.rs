@@ -267,3 +267,88 @@ fn drain(mut r: impl Read, sink: &Mutex<String>) {
 fn text(sink: &Mutex<String>) -> String {
     sink.lock().map(|s| s.clone()).unwrap_or_default()
 }
+
+/// Runs a one-shot `vibectl-server` command (`generate-token`, `tokens`, `ca ...`) with `config`
+/// (when that file exists; otherwise the defaults of `state`) and state directory `state`, with
+/// the JWT secret variables of the developer's shell removed.
+pub fn server_command(
+    bin: &Path,
+    config: &Path,
+    state: &Path,
+    args: &[&str],
+) -> std::io::Result<std::process::Output> {
+    let mut cmd = Command::new(bin);
+    if config.exists() {
+        cmd.arg("--config").arg(config);
+    } else {
+        cmd.env("VIBECTL_SERVER_CONFIG_DIR", state);
+    }
+    cmd.args(args)
+        .env("VIBECTL_SERVER_STATE_DIR", state)
+        .env_remove("VIBECTL_JWT_SECRET")
+        .env_remove("VIBECTL_JWT_SECRET_FILE")
+        .output()
+}
+
+/// Like [`server_command`], but a failure is an error carrying the command's stderr; returns stdout.
+pub fn server_command_ok(
+    bin: &Path,
+    config: &Path,
+    state: &Path,
+    args: &[&str],
+) -> Result<String, String> {
+    let out = server_command(bin, config, state, args)
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "vibectl-server {args:?} failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A private CA made with the server's own `ca init`, with a server certificate for
+/// `localhost` and 127.0.0.1 from `ca create-server-cert`.
+#[derive(Clone, Debug)]
+pub struct TestCa {
+    /// The CA directory.
+    pub dir: PathBuf,
+    /// `ca-bundle.crt`, what clients trust.
+    pub bundle: PathBuf,
+    /// The server certificate chain (PEM).
+    pub server_cert: PathBuf,
+    /// The server's private key (PEM).
+    pub server_key: PathBuf,
+}
+
+impl TestCa {
+    /// Creates the CA under `parent/ca`.
+    pub fn create(bin: &Path, parent: &Path) -> Result<TestCa, String> {
+        let dir = parent.join("ca");
+        let ca_dir = dir.display().to_string();
+        let unused = parent.join("unused-config.yaml");
+        server_command_ok(bin, &unused, parent, &["ca", "init", "--ca-dir", &ca_dir])?;
+        server_command_ok(
+            bin,
+            &unused,
+            parent,
+            &[
+                "ca",
+                "create-server-cert",
+                "localhost",
+                "--san",
+                "127.0.0.1",
+                "--ca-dir",
+                &ca_dir,
+            ],
+        )?;
+        let certs = dir.join("server_certs/localhost");
+        Ok(TestCa {
+            bundle: dir.join("ca-bundle.crt"),
+            server_cert: certs.join("localhost.crt"),
+            server_key: certs.join("localhost.key"),
+            dir,
+        })
+    }
+}

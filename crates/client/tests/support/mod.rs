@@ -197,23 +197,6 @@ pub fn server_config(mock: &MockProvider, extra: &str) -> String {
 
 /// Runs the server CLI (`generate-token`, `ca ...`) and returns stdout.
 pub fn server_cli(config: &Path, state: &Path, args: &[&str]) -> String {
-    let mut cmd = Command::new(server_bin());
-    if config.exists() {
-        cmd.arg("--config").arg(config);
-    } else {
-        cmd.env("VIBECTL_SERVER_CONFIG_DIR", state);
-    }
-    let out = cmd
-        .args(args)
-        .env("VIBECTL_SERVER_STATE_DIR", state)
-        .env_remove("VIBECTL_JWT_SECRET")
-        .env_remove("VIBECTL_JWT_SECRET_FILE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "vibectl-server {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    vibectl_testkit::server_command_ok(&server_bin(), config, state, args)
+        .unwrap_or_else(|e| panic!("{e}"))
 }

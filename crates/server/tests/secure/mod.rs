@@ -2,8 +2,8 @@
 //! clients and certificates.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -60,31 +60,24 @@ pub fn bearer(token: &str) -> String {
 
 /// Runs the server CLI with `config` (when the file exists; else defaults) and state dir `state`.
 pub fn cli(config: &Path, state: &Path, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vibectl-server"));
-    if config.exists() {
-        cmd.arg("--config").arg(config);
-    } else {
-        cmd.env("VIBECTL_SERVER_CONFIG_DIR", state);
-    }
-    let out = cmd
-        .args(args)
-        .env("VIBECTL_SERVER_STATE_DIR", state)
-        .env_remove("VIBECTL_JWT_SECRET")
-        .env_remove("VIBECTL_JWT_SECRET_FILE")
-        .output()
-        .expect("run vibectl-server");
-    out
+    vibectl_testkit::server_command(
+        Path::new(env!("CARGO_BIN_EXE_vibectl-server")),
+        config,
+        state,
+        args,
+    )
+    .expect("run vibectl-server")
 }
 
 /// Runs the CLI and returns stdout, panicking with stderr on failure.
 pub fn cli_ok(config: &Path, state: &Path, args: &[&str]) -> String {
-    let out = cli(config, state, args);
-    assert!(
-        out.status.success(),
-        "vibectl-server {args:?} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    vibectl_testkit::server_command_ok(
+        Path::new(env!("CARGO_BIN_EXE_vibectl-server")),
+        config,
+        state,
+        args,
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A plaintext client.
@@ -114,32 +107,10 @@ pub async fn tls_channel(
         .await
 }
 
-/// A CA made with the server's own `ca init` in `dir` (returns the CA dir).
-pub fn make_ca(dir: &Path) -> PathBuf {
-    let ca = dir.join("ca");
-    let cfg = dir.join("unused-config.yaml");
-    cli_ok(&cfg, dir, &["ca", "init", "--ca-dir", ca.to_str().unwrap()]);
-    ca
-}
-
-/// `ca create-server-cert localhost --san 127.0.0.1` in `ca`; returns (cert, key) paths.
-pub fn server_cert(ca: &Path) -> (PathBuf, PathBuf) {
-    let cfg = ca.join("unused-config.yaml");
-    cli_ok(
-        &cfg,
-        ca,
-        &[
-            "ca",
-            "create-server-cert",
-            "localhost",
-            "--san",
-            "127.0.0.1",
-            "--ca-dir",
-            ca.to_str().unwrap(),
-        ],
-    );
-    let d = ca.join("server_certs/localhost");
-    (d.join("localhost.crt"), d.join("localhost.key"))
+/// A private CA with a `localhost` server certificate, made with the server's own `ca` commands.
+pub fn make_ca(dir: &Path) -> vibectl_testkit::TestCa {
+    vibectl_testkit::TestCa::create(Path::new(env!("CARGO_BIN_EXE_vibectl-server")), dir)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Config of the table server: auth on, our secret, an audience, an RS256 and an EdDSA key.
