@@ -126,7 +126,7 @@ pub fn generate_keypair_cmd(
         }
     }
     let (key, public_pem) = generate_keypair(alg).map_err(|e| anyhow::anyhow!(e))?;
-    write_atomic(&private, &String::from_utf8_lossy(key.expose()), 0o600)?;
+    write_atomic(&private, &format!("{}\n", key.expose()), 0o600)?;
     write_atomic(&public, &public_pem, 0o644)?;
     let alg_name = if alg == jsonwebtoken::Algorithm::EdDSA {
         "EdDSA"

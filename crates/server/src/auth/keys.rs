@@ -151,7 +151,7 @@ fn read(p: &Path) -> Result<Vec<u8>, String> {
 }
 
 fn hmac_key(secret: &Secret) -> Result<DecodingKey, String> {
-    DecodingKey::from_secret(secret.expose()).map_err(|e| format!("JWT secret: {e}"))
+    DecodingKey::from_secret(secret.expose().as_bytes()).map_err(|e| format!("JWT secret: {e}"))
 }
 
 fn decoding_key(alg: Algorithm, pem: &[u8]) -> Result<DecodingKey, String> {
@@ -193,7 +193,8 @@ impl Signer {
             .ok_or_else(|| format!("jwt.algorithm: unsupported `{}`", jwt.algorithm))?;
         let (key, origin, source) = if is_symmetric(alg) {
             let (secret, source) = lookup_secret(jwt, state_dir, env)?;
-            let key = EncodingKey::from_secret(secret.expose()).map_err(|e| e.to_string())?;
+            let key =
+                EncodingKey::from_secret(secret.expose().as_bytes()).map_err(|e| e.to_string())?;
             (key, format!("{source}"), Some(source))
         } else {
             let p = jwt.private_key_file.as_ref().ok_or_else(|| {
@@ -250,7 +251,7 @@ pub fn generate_keypair(alg: Algorithm) -> Result<(Secret, String), String> {
                 .to_public_key()
                 .to_public_key_pem(LineEnding::LF)
                 .map_err(|e| format!("cannot encode the RSA key: {e}"))?;
-            Ok((Secret::new(private.as_bytes()), public))
+            Ok((Secret::new(private.as_str()), public))
         }
         other => Err(format!(
             "{other:?} uses a shared secret, not a key pair; use RS256 or EdDSA"
@@ -290,10 +291,7 @@ mod tests {
             );
             std::fs::write(&kf, private.expose()).unwrap();
             std::fs::write(&pf, &public).unwrap();
-            assert_eq!(
-                public_from_private(&String::from_utf8_lossy(private.expose())).unwrap(),
-                public
-            );
+            assert_eq!(public_from_private(private.expose()).unwrap(), public);
             let issuer = JwtSection {
                 algorithm: name.into(),
                 key_id: Some("k1".into()),

@@ -7,43 +7,8 @@ use rand::RngCore as _;
 
 use crate::config::JwtSection;
 
-/// Bytes that must not be printed or logged; Debug/Display show `***`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Vec<u8>);
-
-impl Secret {
-    /// Wraps secret bytes.
-    pub fn new(bytes: impl Into<Vec<u8>>) -> Self {
-        Secret(bytes.into())
-    }
-
-    /// The bytes, for handing to a crypto library.
-    pub fn expose(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        // Best effort: overwrite before the allocation is freed.
-        for b in self.0.iter_mut() {
-            *b = 0;
-        }
-        std::hint::black_box(&self.0);
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
-    }
-}
+/// Secrets never print: the same type the LLM layer uses for provider keys.
+pub use vibectl_llm::Secret;
 
 /// Where the HS256 secret came from (said in logs; never the value).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,7 +53,7 @@ pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
     if t.is_empty() {
         return Err(format!("JWT secret file {} is empty", path.display()));
     }
-    Ok(Secret::new(t.as_bytes()))
+    Ok(Secret::new(t))
 }
 
 /// The HS256 secret: env `VIBECTL_JWT_SECRET`, file named by env `VIBECTL_JWT_SECRET_FILE`, config
@@ -101,14 +66,14 @@ pub fn lookup_secret(
 ) -> Result<(Secret, SecretSource), String> {
     let nonempty = |k: &str| env(k).filter(|v| !v.trim().is_empty());
     if let Some(v) = nonempty("VIBECTL_JWT_SECRET") {
-        return Ok((Secret::new(v.trim().as_bytes()), SecretSource::Env));
+        return Ok((Secret::new(v.trim()), SecretSource::Env));
     }
     if let Some(p) = nonempty("VIBECTL_JWT_SECRET_FILE") {
         let p = PathBuf::from(p);
         return Ok((read_secret_file(&p)?, SecretSource::EnvFile(p)));
     }
     if let Some(v) = jwt.secret_key.as_deref().filter(|v| !v.trim().is_empty()) {
-        return Ok((Secret::new(v.trim().as_bytes()), SecretSource::Config));
+        return Ok((Secret::new(v.trim()), SecretSource::Config));
     }
     if let Some(p) = &jwt.secret_key_file {
         return Ok((read_secret_file(p)?, SecretSource::ConfigFile(p.clone())));
@@ -122,10 +87,7 @@ pub fn lookup_secret(
     let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
     crate::commands::write_atomic(&path, &format!("{text}\n"), 0o600)
         .map_err(|e| format!("cannot persist a generated JWT secret: {e:#}"))?;
-    Ok((
-        Secret::new(text.into_bytes()),
-        SecretSource::Generated(path),
-    ))
+    Ok((Secret::new(text), SecretSource::Generated(path)))
 }
 
 #[cfg(test)]
@@ -156,17 +118,17 @@ mod tests {
         std::fs::write(&file, "from-config-file\n").unwrap();
         jwt.secret_key_file = Some(file);
         let (s, src) = lookup_secret(&jwt, dir.path(), &none).unwrap();
-        assert_eq!(s.expose(), b"from-config-file");
+        assert_eq!(s.expose(), "from-config-file");
         assert!(matches!(src, SecretSource::ConfigFile(_)));
         jwt.secret_key = Some("from-config".into());
         assert_eq!(
             lookup_secret(&jwt, dir.path(), &none).unwrap().0.expose(),
-            b"from-config"
+            "from-config"
         );
         let env = |k: &str| (k == "VIBECTL_JWT_SECRET").then(|| "from-env".to_owned());
         assert_eq!(
             lookup_secret(&jwt, dir.path(), &env).unwrap().0.expose(),
-            b"from-env"
+            "from-env"
         );
         assert_eq!(format!("{s:?} {s}"), "Secret(***) ***");
     }
