@@ -1,11 +1,13 @@
 //! Hot reload: on SIGHUP, or when the config file changes, the file is read and validated again;
-//! if it is valid, new calls get its limits, budgets, models, aliases and prices (calls in
+//! if it is valid, new calls get its limits, budgets, models, aliases, prices and JWT verification
+//! keys (calls in
 //! flight finish with what they started with, connections stay up). An invalid edit is refused,
 //! every problem logged, and the running config kept.
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::auth::Authenticator;
 use crate::cli::ServeArgs;
 use crate::config::ServerConfig;
 use crate::limits::Limiter;
@@ -22,6 +24,10 @@ pub struct Reloader {
     pub cell: Arc<StateCell>,
     /// The limiter.
     pub limiter: Arc<Limiter>,
+    /// The token checker, when authentication is on (its keys are reloaded too).
+    pub auth: Option<Arc<Authenticator>>,
+    /// Where generated secrets and keys live.
+    pub state_dir: PathBuf,
 }
 
 fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
@@ -52,12 +58,26 @@ impl Reloader {
         let env = |k: &str| std::env::var(k).ok();
         match ProxyState::from_config(&cfg, &env) {
             Ok((state, _)) => {
+                if let Some(auth) = &self.auth {
+                    match auth.reload_keys(&cfg, &self.state_dir, &env) {
+                        Ok(origin) => {
+                            tracing::info!(keys = %origin, "JWT verification keys reloaded")
+                        }
+                        Err(e) => {
+                            tracing::error!(
+                                trigger = why,
+                                "config reload refused, running config kept: jwt: {e}"
+                            );
+                            return false;
+                        }
+                    }
+                }
                 self.cell.set(Arc::new(state));
                 self.limiter.set_limits(cfg.server.limits.clone());
                 tracing::info!(
                     trigger = why, config = %self.path.display(),
-                    "configuration reloaded: limits, budgets, models, aliases and prices apply to new calls \
-                     (listener, TLS, auth and state settings need a restart)"
+                    "configuration reloaded: limits, budgets, models, aliases, prices and JWT keys apply to \
+                     new calls (listener, TLS, turning auth on or off, and state settings need a restart)"
                 );
                 true
             }

@@ -212,6 +212,8 @@ pub async fn run(cfg: ServerConfig, source: ConfigSource, args: &ServeArgs) -> a
             args: args.clone(),
             cell: Arc::clone(&cell),
             limiter: Arc::clone(&limiter),
+            auth: authenticator.clone(),
+            state_dir: state_dir.clone(),
         }
         .watch(Duration::from_secs(2)),
     );

@@ -79,7 +79,8 @@ pub fn open_store(cfg: &ServerConfig, state_dir: &Path) -> Arc<dyn TokenStore> {
 /// Verification for a running server: keys, revocations kept fresh, audit log.
 #[derive(Debug)]
 pub struct Authenticator {
-    verifier: Verifier,
+    /// Replaced whole when a config reload brings new keys (its token cache goes with it).
+    verifier: std::sync::RwLock<Arc<Verifier>>,
     audit: AuditLog,
 }
 
@@ -98,10 +99,40 @@ impl Authenticator {
         let path = audit_path(cfg, state_dir);
         let audit = AuditLog::start(&path)
             .map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?;
-        let auth = Arc::new(Authenticator { verifier, audit });
+        let auth = Arc::new(Authenticator {
+            verifier: std::sync::RwLock::new(Arc::new(verifier)),
+            audit,
+        });
         let poll = Duration::from_millis(cfg.jwt.revocation_poll_ms.max(50));
         tokio::spawn(poll_revocations(Arc::downgrade(&auth), store, poll));
         Ok((auth, origin))
+    }
+
+    /// The verifier in force.
+    fn verifier(&self) -> Option<Arc<Verifier>> {
+        self.verifier.read().ok().map(|v| Arc::clone(&v))
+    }
+
+    /// Loads the keys of a reloaded config and verifies with them from the next call on; the
+    /// revocations carry over, the verified-token cache starts empty (a removed key must stop
+    /// working at once). Returns the description of the key origin.
+    pub fn reload_keys(
+        &self,
+        cfg: &ServerConfig,
+        state_dir: &Path,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<String, String> {
+        let (keys, origin) = load_keyset(&cfg.jwt, state_dir, env)?;
+        let next = Verifier::new(&cfg.jwt, keys);
+        if let Some(current) = self.verifier() {
+            next.adopt_revocations(&current);
+        }
+        let mut slot = self
+            .verifier
+            .write()
+            .map_err(|_| "verifier lock poisoned".to_owned())?;
+        *slot = Arc::new(next);
+        Ok(origin)
     }
 
     /// The audit log.
@@ -116,7 +147,10 @@ impl Authenticator {
         peer: Option<SocketAddr>,
         method: &str,
     ) -> Result<Subject, tonic::Status> {
-        let result = bearer(header).and_then(|t| self.verifier.verify(t, unix_now()));
+        let result = bearer(header).and_then(|t| match self.verifier() {
+            Some(v) => v.verify(t, unix_now()),
+            None => Err(Refusal::new("verifier unavailable")),
+        });
         let mut ev = AuditEvent {
             peer: peer.map(|p| p.to_string()),
             method: Some(method.chars().take(200).collect()),
@@ -201,7 +235,9 @@ async fn poll_revocations(
                     subjects = r.subjects.len(),
                     "revocations reloaded"
                 );
-                auth.verifier.set_revocations(r);
+                if let Some(v) = auth.verifier() {
+                    v.set_revocations(r);
+                }
                 last = version;
             }
             Ok(Err(e)) => tracing::warn!("cannot reload revocations: {e}"),

@@ -96,6 +96,14 @@ impl Verifier {
         }
     }
 
+    /// Takes over another verifier's revocations (when keys are reloaded).
+    pub fn adopt_revocations(&self, from: &Verifier) {
+        let r = from.revocations();
+        if let Ok(mut g) = self.revocations.write() {
+            *g = r;
+        }
+    }
+
     fn revocations(&self) -> Arc<Revocations> {
         self.revocations
             .read()
