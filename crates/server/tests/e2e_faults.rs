@@ -110,7 +110,12 @@ async fn every_fault_maps_to_its_code_and_nothing_leaks() {
         fds_after <= fds_before + 4,
         "server descriptors grew from {fds_before} to {fds_after}"
     );
-    assert_eq!(thread_count(server.pid()), threads_before, "no thread leak");
+    // Tokio's blocking pool may grow by a thread or two; a leak would grow with the 48 calls.
+    let threads_after = thread_count(server.pid());
+    assert!(
+        threads_after <= threads_before + 4,
+        "server threads grew from {threads_before} to {threads_after}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
