@@ -35,6 +35,19 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Serialized as the plain string: only config files written on purpose carry it.
+impl serde::Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Secret::new)
+    }
+}
+
 impl Drop for Secret {
     fn drop(&mut self) {
         // Best effort: overwrite the bytes before the allocation is freed.
@@ -55,5 +68,21 @@ mod tests {
         assert_eq!(s.expose(), "sk-very-secret");
         assert!(!format!("{s:?}").contains("sk-"));
         assert!(!format!("{s}").contains("sk-"));
+    }
+
+    #[test]
+    fn config_round_trip_keeps_the_value_and_debug_hides_it() {
+        #[derive(serde::Deserialize, serde::Serialize, Debug)]
+        struct Entry {
+            api_key: Option<Secret>,
+        }
+        let e: Entry =
+            serde_json::from_str(r#"{"api_key": "sk-abc "}"#).unwrap_or(Entry { api_key: None });
+        assert_eq!(e.api_key.as_ref().map(Secret::expose), Some("sk-abc"));
+        assert!(!format!("{e:?}").contains("sk-abc"));
+        assert_eq!(
+            serde_json::to_string(&e).unwrap_or_default(),
+            r#"{"api_key":"sk-abc"}"#
+        );
     }
 }

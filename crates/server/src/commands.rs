@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use serde_json::json;
-use vibectl_llm::ModelCatalog;
+use vibectl_llm::{ModelCatalog, Secret};
 
 use crate::config::{provider_settings, ConfigSource, ServerConfig};
 use crate::proxy::ProxyState;
@@ -70,11 +70,11 @@ pub fn init_config(path: &Path, force: bool) -> anyhow::Result<()> {
 fn masked(cfg: &ServerConfig) -> anyhow::Result<serde_yaml_ng::Value> {
     let mut c = cfg.clone();
     if c.jwt.secret_key.is_some() {
-        c.jwt.secret_key = Some("***".into());
+        c.jwt.secret_key = Some(Secret::new("***"));
     }
     for p in c.providers.values_mut() {
         if p.api_key.is_some() {
-            p.api_key = Some("***".into());
+            p.api_key = Some(Secret::new("***"));
         }
     }
     Ok(serde_yaml_ng::to_value(&c)?)

@@ -319,7 +319,7 @@ mod tests {
             }
             // A server on the HS256 default refuses it (no algorithm confusion).
             let hs = JwtSection {
-                secret_key: Some("s".into()),
+                secret_key: Some(Secret::new("s")),
                 ..JwtSection::default()
             };
             let (keys, _) = load_keyset(&hs, dir.path(), &none).unwrap();
@@ -335,11 +335,11 @@ mod tests {
         let old_file = dir.path().join("old-secret");
         std::fs::write(&old_file, "old-secret-value\n").unwrap();
         let old = JwtSection {
-            secret_key: Some("old-secret-value".into()),
+            secret_key: Some(Secret::new("old-secret-value")),
             ..JwtSection::default()
         };
         let new = JwtSection {
-            secret_key: Some("new-secret-value".into()),
+            secret_key: Some(Secret::new("new-secret-value")),
             key_id: Some("2".into()),
             verification_keys: vec![VerificationKeyEntry {
                 kid: None,

@@ -72,7 +72,12 @@ pub fn lookup_secret(
         let p = PathBuf::from(p);
         return Ok((read_secret_file(&p)?, SecretSource::EnvFile(p)));
     }
-    if let Some(v) = jwt.secret_key.as_deref().filter(|v| !v.trim().is_empty()) {
+    if let Some(v) = jwt
+        .secret_key
+        .as_ref()
+        .map(Secret::expose)
+        .filter(|v| !v.trim().is_empty())
+    {
         return Ok((Secret::new(v.trim()), SecretSource::Config));
     }
     if let Some(p) = &jwt.secret_key_file {
@@ -120,7 +125,7 @@ mod tests {
         let (s, src) = lookup_secret(&jwt, dir.path(), &none).unwrap();
         assert_eq!(s.expose(), "from-config-file");
         assert!(matches!(src, SecretSource::ConfigFile(_)));
-        jwt.secret_key = Some("from-config".into());
+        jwt.secret_key = Some(Secret::new("from-config"));
         assert_eq!(
             lookup_secret(&jwt, dir.path(), &none).unwrap().0.expose(),
             "from-config"

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 use vibectl_llm::catalog::ModelEntry;
-use vibectl_llm::WireFormat;
+use vibectl_llm::{Secret, WireFormat};
 
 pub use limits::{MetricsSection, StateBackend, StateSection, Usd};
 pub use paths::{config_path, state_dir, ConfigSource};
@@ -142,7 +142,7 @@ pub struct JwtSection {
     pub enabled: bool,
     /// Shared HS256 secret.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret_key: Option<String>,
+    pub secret_key: Option<Secret>,
     /// File holding the shared secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret_key_file: Option<PathBuf>,
@@ -362,7 +362,7 @@ pub struct ProviderEntry {
     pub base_url: Option<String>,
     /// The key itself (prefer `api_key_file` or the environment).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// File holding the key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key_file: Option<PathBuf>,

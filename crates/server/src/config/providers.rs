@@ -72,7 +72,7 @@ pub fn provider_settings(
         }
         if key.is_none() {
             if let Some(v) = &entry.api_key {
-                key = Some(Secret::new(v.clone()));
+                key = Some(v.clone());
                 key_source = Some(format!("config providers.{name}.api_key"));
             } else if let Some(file) = &entry.api_key_file {
                 let file = file.display().to_string();

@@ -332,6 +332,18 @@ mod tests {
     }
 
     #[test]
+    fn secrets_in_the_config_never_show_in_debug_output() {
+        let (cfg, _) = ServerConfig::parse(
+            "jwt: {secret_key: jwt-SECRET-1}\nproviders:\n  openai: {api_key: sk-SECRET-2}\n",
+        )
+        .unwrap();
+        let shown = format!("{cfg:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        let key = cfg.providers["openai"].api_key.as_ref().unwrap();
+        assert_eq!(key.expose(), "sk-SECRET-2");
+    }
+
+    #[test]
     fn reference_config_loads() {
         let text = "server:\n  host: 0.0.0.0\n  port: 50051\n  max_workers: 10\n  default_model: null\n  limits:\n    global: {max_requests_per_minute: null, max_concurrent_requests: null, max_input_length: null, request_timeout_seconds: null}\n    per_token: {}\njwt:\n  enabled: false\n  secret_key: null\n  algorithm: HS256\n  expiration_hours: 24\ntls:\n  enabled: false\n  cert_file: null\n  key_file: null\n  ca_bundle_file: null\n  hsts: {enabled: false, max_age: 31536000, include_subdomains: true, preload: false}\nacme:\n  enabled: false\n  email: null\n  domains: []\n";
         let (cfg, warnings) = ServerConfig::parse(text).unwrap();
