@@ -84,10 +84,20 @@ pub struct Profile {
 }
 
 /// The loaded config: the file's YAML tree, checked against the schema.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Config {
     path: PathBuf,
     root: Mapping,
+}
+
+/// Shows where the config lives, never its values (they may hold API keys or tokens).
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("path", &self.path)
+            .field("top_level_keys", &self.root.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {

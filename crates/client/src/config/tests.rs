@@ -136,3 +136,12 @@ fn the_reference_clients_config_file_loads() {
         Some("kubectl")
     );
 }
+
+#[test]
+fn debug_output_never_shows_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, "providers:\n  openai:\n    key: sk-SECRET-99\n").unwrap();
+    let cfg = Config::load_from(path).unwrap();
+    assert!(!format!("{cfg:?}").contains("SECRET"));
+}
