@@ -1,4 +1,6 @@
 //! Structured logs on stderr: human lines by default, JSON lines on request.
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
@@ -10,9 +12,12 @@ pub fn init(level: &str, format: LogFormat) {
             "{level},h2=warn,hyper=warn,tower=warn,reqwest=warn"
         ))
     });
+    // Colour only for a person at a terminal: not in files, journald or pipes, and never with NO_COLOR.
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .with_target(false);
     let _ = match format {
         LogFormat::Human => builder.try_init(),
