@@ -425,6 +425,11 @@ mod token_registry {
 
     /// The registry contract, whatever holds it.
     fn issue_list_and_revoke(store: &dyn TokenStore) {
+        assert_eq!(
+            store.version().unwrap(),
+            None,
+            "an empty registry has no version"
+        );
         store.record_issued(&tok("a", "alice", 10)).unwrap();
         store.record_issued(&tok("b", "alice", 20)).unwrap();
         store.record_issued(&tok("c", "bob", 30)).unwrap();
@@ -445,6 +450,7 @@ mod token_registry {
         let rev = store.revocations().unwrap();
         assert!(rev.is_revoked("alice", Some("a"), Some(10)).is_some());
         assert!(rev.is_revoked("alice", Some("b"), Some(20)).is_none());
+        assert!(rev.is_revoked("alice", None, None).is_some());
         assert!(rev
             .is_revoked("bob", Some("python-made"), Some(1))
             .is_some());
@@ -453,7 +459,10 @@ mod token_registry {
     #[test]
     fn file_registry() {
         let dir = tempfile::tempdir().unwrap();
-        issue_list_and_revoke(&FileTokenStore::new(dir.path().join("tokens.jsonl")));
+        let store = FileTokenStore::new(dir.path().join("tokens.jsonl"));
+        issue_list_and_revoke(&store);
+        let text = std::fs::read_to_string(store.path()).unwrap();
+        assert!(!text.contains("eyJ"), "no token in the registry");
     }
 
     #[test]
@@ -461,7 +470,6 @@ mod token_registry {
         let mut r = RedisProcess::start().unwrap();
         let a = RedisTokenStore::new(&r.url(), "t:", Duration::from_secs(2));
         let b = RedisTokenStore::new(&r.url(), "t:", Duration::from_secs(2));
-        assert_eq!(a.version().unwrap(), None);
         issue_list_and_revoke(&a);
         // Another replica sees the same registry.
         assert_eq!(b.list().unwrap().len(), 3);
