@@ -44,7 +44,8 @@ fn resources(group: &str) -> Value {
             r("namespaces", "Namespace", false, &all, &["ns"]),
             r("pods", "Pod", true, &all, &["po"]),
             r("services", "Service", true, &all, &["svc"]),
-            r("events", "Event", true, &["get", "list", "watch"], &["ev"])]})
+            r("events", "Event", true, &["get", "list", "watch"], &["ev"]),
+            r("secrets", "Secret", true, &all, &[])]})
     }
 }
 

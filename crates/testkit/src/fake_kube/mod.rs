@@ -61,6 +61,22 @@ impl FakeKube {
         Ok(FakeKube { addr, shared, stop })
     }
 
+    /// Adds an Opaque Secret with `data` (values given in plain text, stored base64-encoded).
+    pub fn add_secret(&self, namespace: &str, name: &str, data: &[(&str, &str)]) {
+        use base64::Engine as _;
+        let data: serde_json::Map<String, Value> = data
+            .iter()
+            .map(|(k, v)| {
+                let encoded = base64::engine::general_purpose::STANDARD.encode(v);
+                ((*k).to_owned(), json!(encoded))
+            })
+            .collect();
+        let _ = self.insert(
+            Resource::Secrets,
+            json!({"metadata": {"name": name, "namespace": namespace}, "type": "Opaque", "data": data}),
+        );
+    }
+
     /// The server's URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

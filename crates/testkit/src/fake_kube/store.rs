@@ -17,6 +17,8 @@ pub enum Resource {
     Events,
     /// `apps/v1/deployments`.
     Deployments,
+    /// `v1/secrets`.
+    Secrets,
 }
 
 impl Resource {
@@ -27,6 +29,7 @@ impl Resource {
             ("", "pods") => Some(Resource::Pods),
             ("", "services") => Some(Resource::Services),
             ("", "events") => Some(Resource::Events),
+            ("", "secrets") => Some(Resource::Secrets),
             ("apps", "deployments") => Some(Resource::Deployments),
             _ => None,
         }
@@ -40,6 +43,7 @@ impl Resource {
             Resource::Services => "services",
             Resource::Events => "events",
             Resource::Deployments => "deployments",
+            Resource::Secrets => "secrets",
         }
     }
 
@@ -51,6 +55,7 @@ impl Resource {
             Resource::Services => "Service",
             Resource::Events => "Event",
             Resource::Deployments => "Deployment",
+            Resource::Secrets => "Secret",
         }
     }
 
@@ -282,7 +287,7 @@ fn fill_status(resource: Resource, obj: &mut Value) {
         Resource::Namespaces => {
             map.insert("status".into(), json!({"phase": "Active"}));
         }
-        Resource::Events => {}
+        Resource::Events | Resource::Secrets => {}
     }
 }
 

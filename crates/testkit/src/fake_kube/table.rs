@@ -30,6 +30,7 @@ pub fn table(resource: Resource, items: &[Value], resource_version: &str) -> Val
         Resource::Deployments => &["Name", "Ready", "Up-to-date", "Available", "Age"],
         Resource::Namespaces => &["Name", "Status", "Age"],
         Resource::Events => &["Last Seen", "Type", "Reason", "Object", "Message"],
+        Resource::Secrets => &["Name", "Type", "Data", "Age"],
     };
     let rows: Vec<Value> = items
         .iter()
@@ -56,6 +57,10 @@ pub fn table(resource: Resource, items: &[Value], resource_version: &str) -> Val
                 }
                 Resource::Namespaces => vec![json!(name), json!("Active"), json!("1m")],
                 Resource::Events => vec![json!(""), json!(""), json!(""), json!(""), json!("")],
+                Resource::Secrets => {
+                    let data = o.get("data").and_then(Value::as_object).map_or(0, |d| d.len());
+                    vec![json!(name), json!(s(p("/type"))), json!(data), json!("1m")]
+                }
             };
             json!({"cells": cells, "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
                 "metadata": o.get("metadata").cloned().unwrap_or(json!({}))}})
