@@ -118,6 +118,12 @@ pub enum Command {
         after_help = "Examples:\n  vibectl memory show\n  vibectl memory set \"we work in namespace web\"\n  vibectl memory clear"
     )]
     Memory(MemoryCommand),
+    /// Show, export and locate the audit log of LLM requests (one JSON line per call).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  vibectl audit show --limit 5\n  vibectl audit export --format csv --output audit.csv --since 1d\n  vibectl audit info --paths-only"
+    )]
+    Audit(AuditCommand),
     /// Read and change the client config.
     #[command(
         subcommand,
@@ -153,6 +159,50 @@ pub struct KubectlArgs {
     /// kubectl arguments after the verb.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub args: Vec<String>,
+}
+
+/// `vibectl audit ...` (the reference's options; `--proxy PROFILE` is the global flag).
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Print audit entries (the first LIMIT since SINCE, oldest first, as the reference does).
+    #[command(
+        after_help = "Examples:\n  vibectl audit show\n  vibectl audit show --proxy prod --since 2h --limit 0"
+    )]
+    Show {
+        /// Only entries since this time: ISO 8601, epoch seconds, or relative (2h, 30m, 1d).
+        #[arg(long = "since", value_name = "WHEN")]
+        since: Option<String>,
+        /// Number of entries (0 = all).
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Export audit entries as json, jsonl or csv.
+    #[command(
+        after_help = "Examples:\n  vibectl audit export > audit.json\n  vibectl audit export --format jsonl --since 1d --output audit.jsonl"
+    )]
+    Export {
+        /// json, jsonl or csv.
+        #[arg(long = "format", default_value = "json", value_name = "FORMAT")]
+        format: String,
+        /// File to write (default: stdout).
+        #[arg(long = "output", value_name = "FILE")]
+        output: Option<String>,
+        /// Only entries since this time.
+        #[arg(long = "since", value_name = "WHEN")]
+        since: Option<String>,
+    },
+    /// Show where each profile's audit log is, whether it is on, and its size.
+    #[command(
+        after_help = "Examples:\n  vibectl audit info\n  vibectl audit info --format json\n  vibectl audit info --paths-only"
+    )]
+    Info {
+        /// Only print the log paths, one a line.
+        #[arg(long)]
+        paths_only: bool,
+        /// table or json.
+        #[arg(long = "format", default_value = "table", value_name = "FORMAT")]
+        format: String,
+    },
 }
 
 /// `vibectl memory ...`.
@@ -237,6 +287,15 @@ pub enum ProxyCommand {
         /// Save without activating.
         #[arg(long, overrides_with = "activate")]
         no_activate: bool,
+        /// Turn on request sanitisation for this profile (security.sanitize_requests; on by default).
+        #[arg(long)]
+        enable_sanitization: bool,
+        /// Turn on the audit log for this profile (security.audit_logging; on by default).
+        #[arg(long)]
+        enable_audit_logging: bool,
+        /// Don't say what was redacted (security.warn_sanitization: false).
+        #[arg(long)]
+        no_sanitization_warnings: bool,
     },
     /// Connect to a proxy and print its version, default model, models and round-trip time.
     #[command(
@@ -318,5 +377,16 @@ impl KubectlArgs {
             }
         }
         (out, raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_and_flag_is_consistent() {
+        // clap checks names, conflicts and globals only when asked (or at run time in debug).
+        <Cli as clap::CommandFactory>::command().debug_assert();
     }
 }

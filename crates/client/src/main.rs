@@ -5,14 +5,17 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use clap::CommandFactory;
-use vibectl_client::cli::{Cli, Command, ConfigCommand, GlobalArgs, MemoryCommand, ProxyCommand};
+use vibectl_client::cli::{
+    AuditCommand, Cli, Command, ConfigCommand, GlobalArgs, MemoryCommand, ProxyCommand,
+};
 use vibectl_client::config::Config;
 use vibectl_client::kube::Kubectl;
 use vibectl_client::proxy::setup;
 use vibectl_client::proxy::url::ProxyUrl;
 use vibectl_client::proxy::ProxyTarget;
+use vibectl_client::sanitize::Hint;
 use vibectl_client::ui::Ui;
-use vibectl_client::vibe::{Session, StepOutcome};
+use vibectl_client::vibe::{Security, Session, StepOutcome};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -30,6 +33,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Config(cmd) => config_command(cmd),
         Command::SetupProxy(cmd) => proxy_command(cmd),
         Command::Memory(cmd) => memory_command(cmd),
+        Command::Audit(cmd) => audit_command(cmd, cli.global.proxy.clone()),
         Command::Completion { shell } => {
             clap_complete::generate(
                 shell,
@@ -165,6 +169,9 @@ fn proxy_command(cmd: ProxyCommand) -> Result<ExitCode> {
             no_test,
             activate: _,
             no_activate,
+            enable_sanitization,
+            enable_audit_logging,
+            no_sanitization_warnings,
         } => {
             let (name, url) = setup::profile_and_url(&profile_or_url, url.as_deref())?;
             let target = setup::prepare(&cfg, &url, jwt_path.as_deref(), ca_bundle.as_deref())?;
@@ -183,6 +190,19 @@ fn proxy_command(cmd: ProxyCommand) -> Result<ExitCode> {
                 ca_bundle.as_deref(),
                 !no_activate,
             )?;
+            let security = [
+                ("sanitize_requests", enable_sanitization, "true"),
+                ("audit_logging", enable_audit_logging, "true"),
+                ("warn_sanitization", no_sanitization_warnings, "false"),
+            ];
+            if security.iter().any(|(_, on, _)| *on) {
+                for (key, on, value) in security {
+                    if on {
+                        cfg.set(&format!("proxy.profiles.{name}.security.{key}"), value)?;
+                    }
+                }
+                cfg.save().context("saving the config")?;
+            }
             if no_activate {
                 vibectl_client::outln!("Profile `{name}` saved ({}); activate it with: vibectl setup-proxy set-active {name}", parsed.masked());
             } else {
@@ -235,6 +255,93 @@ fn exit(code: i32) -> ExitCode {
     ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
 }
 
+fn audit_command(cmd: AuditCommand, proxy_profile: Option<String>) -> Result<ExitCode> {
+    use vibectl_client::audit::{self, ExportFormat, InfoFormat, InfoRow};
+    use vibectl_client::vibe::calls::{audit_path, security_value};
+    let cfg = Config::load()?;
+    let enabled = |p: Option<&str>| {
+        security_value(&cfg, p, "audit_logging")
+            .as_bool()
+            .unwrap_or(true)
+    };
+    let since = |s: Option<String>| -> Result<_> {
+        s.map(|s| audit::parse_since(&s, std::time::SystemTime::now()))
+            .transpose()
+            .map_err(Into::into)
+    };
+    match cmd {
+        AuditCommand::Show { since: when, limit } => {
+            let profile = proxy_profile.or_else(|| cfg.active_profile());
+            if !enabled(profile.as_deref()) {
+                eprintln!("Audit logging is disabled for this profile.");
+                return Ok(ExitCode::SUCCESS);
+            }
+            let path = audit_path(&cfg, profile.as_deref());
+            let read = audit::read_entries(&path, since(when)?, (limit > 0).then_some(limit))?;
+            if read.entries.is_empty() {
+                vibectl_client::outln!("No audit entries found.");
+            } else {
+                let name = profile.as_deref().unwrap_or("direct");
+                vibectl_client::outln!("{}", audit::render_show(name, &read.entries).trim_end());
+            }
+            if read.skipped > 0 {
+                eprintln!(
+                    "({} malformed lines in {} were skipped)",
+                    read.skipped,
+                    path.display()
+                );
+            }
+        }
+        AuditCommand::Export {
+            format,
+            output,
+            since: when,
+        } => {
+            let format: ExportFormat = format.parse()?;
+            let profile = proxy_profile.or_else(|| cfg.active_profile());
+            let path = audit_path(&cfg, profile.as_deref());
+            let read = audit::read_entries(&path, since(when)?, None)?;
+            let text = audit::render_export(&read.entries, format);
+            match output {
+                Some(file) => {
+                    let file = vibectl_client::proxy::connect::expand_home(&file);
+                    std::fs::write(&file, format!("{text}\n"))
+                        .with_context(|| format!("writing {}", file.display()))?;
+                    vibectl_client::outln!(
+                        "Exported {} entries to {}",
+                        read.entries.len(),
+                        file.display()
+                    );
+                }
+                None => vibectl_client::ui::write_stdout(&text, false),
+            }
+        }
+        AuditCommand::Info { paths_only, format } => {
+            let format: InfoFormat = format.parse()?;
+            let mut names: Vec<Option<String>> = match proxy_profile {
+                Some(p) => vec![Some(p)],
+                None => cfg.profiles().into_keys().map(Some).collect(),
+            };
+            if names.is_empty() {
+                names.push(None);
+            }
+            let rows: Vec<InfoRow> = names
+                .iter()
+                .map(|p| {
+                    let p = p.as_deref();
+                    InfoRow::new(
+                        p.unwrap_or("(direct)").to_owned(),
+                        enabled(p),
+                        audit_path(&cfg, p),
+                    )
+                })
+                .collect();
+            vibectl_client::ui::write_stdout(&audit::render_info(&rows, format, paths_only), false);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn memory_command(cmd: MemoryCommand) -> Result<ExitCode> {
     let mut cfg = Config::load()?;
     let max = usize::try_from(cfg.int("memory.max_chars")).unwrap_or(1500);
@@ -285,7 +392,7 @@ async fn llm_command(command: Command, global: &GlobalArgs, cfg: &Config) -> Res
         let model = vibectl_client::model::open(cfg, &global).await?;
         let session = session(cfg, &global, &*model, &kubectl, ui);
         let code = session
-            .run_and_summarize(&args, None, &[0], false, None)
+            .run_and_summarize(&args, None, &[0], Hint::None, None)
             .await?;
         return Ok(exit(code));
     }
@@ -340,11 +447,19 @@ fn session<'a>(
     kubectl: &'a Kubectl,
     ui: Ui,
 ) -> Session<'a> {
+    let profile = if global.no_proxy {
+        None
+    } else {
+        global.proxy.clone().or_else(|| cfg.active_profile())
+    };
+    let mode =
+        vibectl_client::vibe::calls::security_value(cfg, profile.as_deref(), "confirmation_mode");
     Session {
         model,
         kubectl,
         ui,
-        yes: global.yes,
+        // confirmation_mode none: confirmations are skipped (refusals stay), as with --yes.
+        yes: global.yes || mode.as_str() == Some("none"),
         show_metrics: global.show_metrics || cfg.flag("display.show_metrics"),
         stream: cfg.flag("display.stream") && cfg.flag("display.show_streaming"),
         show_raw: cfg.flag("display.show_raw_output"),
@@ -355,5 +470,6 @@ fn session<'a>(
         } else {
             0
         },
+        security: Security::from_config(cfg, profile.as_deref()),
     }
 }

@@ -87,23 +87,30 @@ impl Ui {
         Some(Spinner { task })
     }
 
-    /// Asks yes/no on the terminal; fails closed when stdin is not a terminal.
+    /// Asks yes/no on the terminal (default no); fails closed when stdin is not a terminal.
     pub fn confirm(&self, question: &str) -> Result<bool, NoTerminal> {
-        if !std::io::stdin().is_terminal() {
-            return Err(NoTerminal {
-                what: question.to_owned(),
-            });
-        }
-        eprint!("{} [y/N] ", self.paint("1;33", question));
-        let _ = std::io::stderr().flush();
-        let mut line = String::new();
-        if std::io::stdin().lock().read_line(&mut line).is_err() {
-            return Ok(false);
-        }
+        let line = self.ask(question, &format!("{question} [y/N] "))?;
         Ok(matches!(
             line.trim().to_ascii_lowercase().as_str(),
             "y" | "yes"
         ))
+    }
+
+    /// Prints `prompt` and reads one line from the terminal (empty at end of input); fails
+    /// closed when stdin is not a terminal, naming `what` needed the answer.
+    pub fn ask(&self, what: &str, prompt: &str) -> Result<String, NoTerminal> {
+        if !std::io::stdin().is_terminal() {
+            return Err(NoTerminal {
+                what: what.to_owned(),
+            });
+        }
+        eprint!("{} ", self.paint("1;33", prompt.trim_end()));
+        let _ = std::io::stderr().flush();
+        let mut line = String::new();
+        if std::io::stdin().lock().read_line(&mut line).is_err() {
+            return Ok(String::new());
+        }
+        Ok(line)
     }
 }
 

@@ -1,6 +1,7 @@
 //! End to end in direct mode: the real vibectl binary, the mock provider, the real kubectl and
 //! the fake Kubernetes API.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+mod plan_safety;
 mod support;
 
 use support::World;
@@ -255,7 +256,9 @@ async fn on_a_terminal_the_user_is_asked() {
     w.plan(&["delete", "pod", "web-1"], None);
     let run = w.vibectl_tty(&["vibe", "delete web-1"], "n\n").await;
     assert!(
-        run.stdout.contains("Run `kubectl delete pod web-1`? [y/N]"),
+        run.stdout
+            .contains("About to run: kubectl delete pod web-1")
+            && run.stdout.contains("Run it? [y]es, [N]o"),
         "{run:?}"
     );
     assert!(run.stdout.contains("Not run."), "{run:?}");

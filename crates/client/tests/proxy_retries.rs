@@ -150,7 +150,7 @@ fn call() -> LlmCall {
     LlmCall {
         system: vec!["s".into()],
         user: vec!["u".into()],
-        schema: None,
+        ..LlmCall::default()
     }
 }
 

@@ -1,6 +1,9 @@
-//! kubectl: the runner and the safety rules for planned commands.
+//! kubectl: the argument model, the policy for planned commands, manifests, and the runner.
+pub mod argv;
+pub mod manifest;
+pub mod policy;
+pub mod quote;
 pub mod runner;
-pub mod safety;
 
+pub use policy::{decide, Decision, Verdict};
 pub use runner::{KubeError, Kubectl, KubectlOutput};
-pub use safety::{classify, Safety};

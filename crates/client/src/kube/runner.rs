@@ -112,9 +112,7 @@ impl Kubectl {
 
     /// The command as a user would type it, for display.
     pub fn display(&self, args: &[String]) -> String {
-        let mut parts = vec!["kubectl".to_owned()];
-        parts.extend(args.iter().map(|a| shell_quote(a)));
-        parts.join(" ")
+        super::quote::command_line("kubectl", args)
     }
 
     /// Runs kubectl, capturing output, feeding `stdin` if given; killed after the timeout.
@@ -175,18 +173,6 @@ impl Kubectl {
                 detail: e.to_string(),
             })?;
         Ok(status.code().unwrap_or(1))
-    }
-}
-
-/// Quotes an argument for display only (nothing is ever run through a shell).
-pub fn shell_quote(a: &str) -> String {
-    if !a.is_empty()
-        && a.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c))
-    {
-        a.to_owned()
-    } else {
-        format!("'{}'", a.replace('\'', "'\\''"))
     }
 }
 

@@ -17,6 +17,8 @@ pub struct LlmCall {
     pub user: Vec<String>,
     /// JSON Schema the answer must satisfy.
     pub schema: Option<serde_json::Value>,
+    /// Id sent to the proxy and written to the audit log (empty: the proxy path makes one).
+    pub request_id: String,
 }
 
 /// What one call cost.

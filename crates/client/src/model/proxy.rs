@@ -59,7 +59,11 @@ impl ProxyModel {
             user_fragments: call.user.clone(),
             model_name: self.model.clone(),
             response_model_schema: call.schema.as_ref().map(|s| s.to_string()),
-            request_id: uuid::Uuid::new_v4().to_string(),
+            request_id: if call.request_id.is_empty() {
+                uuid::Uuid::new_v4().to_string()
+            } else {
+                call.request_id.clone()
+            },
         }
     }
 }

@@ -1,13 +1,19 @@
-//! `vibe`, `auto` and the summarising wrappers: plan with the model, check, run kubectl, summarise.
+//! `vibe`, `auto` and the summarising wrappers: plan with the model, check the plan against the
+//! policy, run kubectl, summarise; every model call sanitised and audited (calls.rs).
+pub mod calls;
+pub mod confirm;
 pub mod plan;
 pub mod prompts;
 
-use std::io::Write;
 use std::time::Duration;
 
-use crate::kube::{classify, KubeError, Kubectl, KubectlOutput, Safety};
-use crate::model::{LlmAnswer, LlmCall, ModelAccess, ModelError};
+use crate::kube::quote::terminal_safe;
+use crate::kube::{decide, KubeError, Kubectl, KubectlOutput, Verdict};
+use crate::model::{LlmCall, ModelAccess, ModelError};
+use crate::sanitize::{Hint, Redactions};
 use crate::ui::{NoTerminal, Ui};
+pub use calls::Security;
+use confirm::Choice;
 use plan::Action;
 
 /// Why a vibe step stopped.
@@ -63,45 +69,14 @@ pub struct Session<'a> {
     pub custom_instructions: Option<String>,
     /// Largest memory kept (0 disables memory).
     pub memory_chars: usize,
+    /// Sanitising and audit settings.
+    pub security: Security,
 }
 
 impl Session<'_> {
-    async fn call(&self, call: &LlmCall, to_stdout: bool) -> Result<LlmAnswer, ModelError> {
-        let answer = if to_stdout && self.stream {
-            let mut wrote = false;
-            let mut ends_newline = true;
-            let mut sink = |t: &str| {
-                let mut out = std::io::stdout().lock();
-                let _ = out.write_all(t.as_bytes());
-                let _ = out.flush();
-                if !t.is_empty() {
-                    wrote = true;
-                    ends_newline = t.ends_with('\n');
-                }
-            };
-            let a = self.model.stream(call, &mut sink).await?;
-            if wrote && !ends_newline {
-                crate::outln!();
-            }
-            a
-        } else {
-            let spinner = self.ui.spinner("thinking");
-            let a = self.model.complete(call).await;
-            drop(spinner);
-            let a = a?;
-            if to_stdout {
-                crate::outln!("{}", a.text.trim_end());
-            }
-            a
-        };
-        if self.show_metrics {
-            eprintln!("{}", answer.metrics.render());
-        }
-        Ok(answer)
-    }
-
-    /// Asks the planner for one action, with one corrective retry on an invalid answer.
-    pub async fn plan(&self, request: &str) -> Result<Action, VibeError> {
+    /// Asks the planner for one action, with one corrective retry on an invalid answer; the
+    /// accepted answer's call record comes back for its audit line.
+    pub async fn plan(&self, request: &str) -> Result<(Action, calls::CallRecord), VibeError> {
         let memory = if self.memory_chars > 0 {
             crate::memory::load()
         } else {
@@ -119,20 +94,30 @@ impl Session<'_> {
             system,
             user: prompts::planner_user(&memory, request, self.kubectl.namespace.as_deref()),
             schema: Some(plan::schema()),
+            ..LlmCall::default()
         };
         let mut last_problem = String::new();
         for attempt in 0..2 {
-            let problem = match self.call(&call, false).await {
+            let (answer, mut record) = self
+                .call("plan", call.clone(), false, Redactions::default())
+                .await;
+            let problem = match answer {
                 Ok(answer) => match plan::parse(&answer.text) {
-                    Ok(action) => return Ok(action),
+                    Ok(action) => return Ok((action, record)),
                     Err(p) => p,
                 },
                 Err(e) if e.is_schema_failure() => e.to_string(),
-                Err(e) => return Err(e.into()),
+                Err(e) => {
+                    self.audit(&record, None, None);
+                    return Err(e.into());
+                }
             };
+            record.error = Some(format!("invalid plan: {problem}"));
+            self.audit(&record, None, None);
             if attempt == 0 {
                 self.ui.note(&format!(
-                    "The model's plan was invalid ({problem}); asking once more."
+                    "The model's plan was invalid ({}); asking once more.",
+                    terminal_safe(&problem)
                 ));
                 call.user.push(format!(
                     "Your previous answer was invalid: {problem}\nAnswer again with exactly one JSON object {{\"action\": {{...}}}} matching the schema, nothing else."
@@ -140,112 +125,171 @@ impl Session<'_> {
             }
             last_problem = problem;
         }
-        Err(VibeError::Plan(last_problem))
+        Err(VibeError::Plan(terminal_safe(&last_problem)))
     }
 
-    /// One vibe step: plan, check, run, summarise, remember.
+    /// Model text for the terminal: sanitised (when on) and without control characters.
+    fn shown(&self, text: &str) -> String {
+        terminal_safe(&self.clean(text, Hint::None).0)
+    }
+
+    /// One vibe step: plan, check against the policy, confirm, run, summarise, remember.
     pub async fn step(&self, request: &str) -> Result<StepOutcome, VibeError> {
-        match self.plan(request).await? {
-            Action::Command {
-                mut commands,
-                yaml_manifest,
-                explanation,
-                allowed_exit_codes,
-            } => {
-                if yaml_manifest.is_some()
-                    && !commands
-                        .iter()
-                        .any(|a| a == "-f" || a.starts_with("--filename") || a.starts_with("-f="))
-                {
-                    commands.extend(["-f".to_owned(), "-".to_owned()]);
+        let (action, record) = self.plan(request).await?;
+        let Action::Command {
+            commands,
+            yaml_manifest,
+            explanation,
+            allowed_exit_codes,
+        } = action
+        else {
+            self.audit(&record, None, None);
+            return Ok(self.say(request, action).await);
+        };
+        let decision = decide(&commands, yaml_manifest.as_deref());
+        let shown = self.kubectl.display(&decision.args);
+        match explanation.as_deref().map(|e| self.shown(e)) {
+            Some(e) if !e.is_empty() => self.ui.plan(&format!("{shown}  # {e}")),
+            _ => self.ui.plan(&shown),
+        }
+        let mut extra_memory = None;
+        match decision.verdict {
+            Verdict::Refuse => {
+                self.audit(&record, Some(shown.clone()), Some(false));
+                let why = decision.why();
+                self.ui.error(&format!(
+                    "{why}\n  To run it yourself, without vibectl's checks: {}",
+                    decision.by_hand()
+                ));
+                self.remember(request, &format!("refused to run `{shown}`: {why}"));
+                return Err(VibeError::Refused(why));
+            }
+            Verdict::Confirm if !self.yes => {
+                let mut notes = Vec::new();
+                let choice = confirm::ask(
+                    &self.ui,
+                    &decision,
+                    &shown,
+                    yaml_manifest.as_deref(),
+                    &mut |n: &str| notes.push(n.to_owned()),
+                );
+                for n in notes {
+                    self.remember("", &format!("user note: {n}"));
                 }
-                let shown = self.kubectl.display(&commands);
-                match &explanation {
-                    Some(e) if !e.is_empty() => self.ui.plan(&format!("{shown}  # {e}")),
-                    _ => self.ui.plan(&shown),
-                }
-                match classify(&commands) {
-                    Safety::Refused(why) => {
-                        self.ui.error(&why);
-                        return Err(VibeError::Refused(why));
+                let choice = match choice {
+                    Ok(c) => c,
+                    Err(e) => {
+                        self.audit(&record, Some(shown.clone()), Some(false));
+                        return Err(e.into());
                     }
-                    Safety::Mutating(why)
-                        if !self.yes && !self.ui.confirm(&format!("{why}. Run `{shown}`?"))? =>
-                    {
+                };
+                match choice {
+                    Choice::Yes => {}
+                    Choice::YesAnd(more) => extra_memory = Some(more),
+                    Choice::No | Choice::NoBut(_) => {
+                        self.audit(&record, Some(shown.clone()), Some(false));
                         self.ui.note("Not run.");
+                        if let Choice::NoBut(instead) = &choice {
+                            self.remember(
+                                request,
+                                &format!("user declined `{shown}` and said: {instead}"),
+                            );
+                            return Ok(StepOutcome::Continue);
+                        }
                         self.remember(request, &format!("declined to run `{shown}`"));
                         return Ok(StepOutcome::Failed(1));
                     }
-                    _ => {}
                 }
-                let allowed = allowed_exit_codes.unwrap_or_else(|| vec![0]);
-                let code = self
-                    .run_and_summarize(
-                        &commands,
-                        yaml_manifest.as_deref(),
-                        &allowed,
-                        false,
-                        Some(request),
-                    )
-                    .await?;
-                Ok(if code == 0 {
-                    StepOutcome::Continue
-                } else {
-                    StepOutcome::Failed(code)
-                })
             }
+            Verdict::Confirm | Verdict::Run => {}
+        }
+        self.audit(&record, Some(shown.clone()), Some(true));
+        if let Some(more) = extra_memory.filter(|m| !m.is_empty()) {
+            self.remember(
+                request,
+                &format!("user approved `{shown}` and added: {more}"),
+            );
+        }
+        let allowed = allowed_exit_codes.unwrap_or_else(|| vec![0]);
+        let hint = if decision.prints_secret_data {
+            Hint::SecretOutput
+        } else {
+            Hint::None
+        };
+        let code = self
+            .run_and_summarize(
+                &decision.args,
+                yaml_manifest.as_deref(),
+                &allowed,
+                hint,
+                Some(request),
+            )
+            .await?;
+        Ok(if code == 0 {
+            StepOutcome::Continue
+        } else {
+            StepOutcome::Failed(code)
+        })
+    }
+
+    /// The actions that are not commands: shown (made safe) and remembered.
+    async fn say(&self, request: &str, action: Action) -> StepOutcome {
+        match action {
+            Action::Command { .. } => StepOutcome::Failed(1),
             Action::Thought { text } => {
-                crate::outln!("{text}");
+                crate::outln!("{}", self.shown(&text));
                 self.remember(request, &format!("thought: {text}"));
-                Ok(StepOutcome::Continue)
+                StepOutcome::Continue
             }
             Action::Feedback {
                 message,
                 explanation,
                 suggestion,
             } => {
-                crate::outln!("{message}");
+                crate::outln!("{}", self.shown(&message));
                 if let Some(e) = explanation.filter(|e| !e.is_empty()) {
-                    crate::outln!("{e}");
+                    crate::outln!("{}", self.shown(&e));
                 }
                 if let Some(s) = suggestion.filter(|s| !s.is_empty()) {
-                    crate::outln!("Suggestion: {s}");
+                    crate::outln!("Suggestion: {}", self.shown(&s));
                 }
                 self.remember(request, &format!("feedback: {message}"));
-                Ok(StepOutcome::Continue)
+                StepOutcome::Continue
             }
             Action::Wait { duration_seconds } => {
-                let d = Duration::from_secs_f64(duration_seconds.min(300.0));
+                let d = Duration::from_secs_f64(duration_seconds.clamp(0.0, 300.0));
                 self.ui
                     .note(&format!("Waiting {:.0} s as planned.", d.as_secs_f64()));
                 tokio::time::sleep(d).await;
-                Ok(StepOutcome::Continue)
+                StepOutcome::Continue
             }
             Action::Error { message } => {
-                eprintln!("The model could not plan this: {message}");
+                eprintln!("The model could not plan this: {}", self.shown(&message));
                 self.remember(request, &format!("error: {message}"));
-                Ok(StepOutcome::Failed(1))
+                StepOutcome::Failed(1)
             }
             Action::Done {
                 exit_code,
                 explanation,
             } => {
                 if let Some(e) = explanation.filter(|e| !e.is_empty()) {
-                    crate::outln!("{e}");
+                    crate::outln!("{}", self.shown(&e));
                 }
                 self.remember(request, "done");
-                Ok(StepOutcome::Done(exit_code.unwrap_or(0)))
+                StepOutcome::Done(exit_code.unwrap_or(0))
             }
         }
     }
 
     /// Runs kubectl and prints a summary (or a recovery suggestion); returns the exit code to use.
+    /// kubectl's output is sanitised before it is summarised (`hint` says when it holds Secret
+    /// data in a format without structure).
     pub async fn run_and_summarize(
         &self,
         args: &[String],
         stdin: Option<&str>,
         allowed: &[i32],
-        raw: bool,
+        hint: Hint,
         request: Option<&str>,
     ) -> Result<i32, VibeError> {
         let shown = self.kubectl.display(args);
@@ -253,29 +297,27 @@ impl Session<'_> {
             self.ui.command(&shown);
         }
         let out = self.kubectl.run(args, stdin).await?;
-        if raw {
-            crate::ui::write_stdout(&out.stdout, false);
-            eprint!("{}", out.stderr);
-            return Ok(exit_code(&out));
-        }
         if out.succeeded(allowed) {
             if self.show_raw {
                 crate::ui::write_stdout(&out.stdout, false);
             }
             let text = if out.stdout.trim().is_empty() {
-                out.stderr.clone()
+                &out.stderr
             } else {
-                out.stdout.clone()
+                &out.stdout
             };
+            let (text, found) = self.clean(text, hint);
             let call = LlmCall {
                 system: vec![prompts::SUMMARY_SYSTEM.to_owned()],
                 user: vec![
                     format!("Command: {shown}"),
                     format!("Output:\n{}", prompts::clip(&text)),
                 ],
-                schema: None,
+                ..LlmCall::default()
             };
-            let summary = self.call(&call, true).await?;
+            let (summary, record) = self.call("summary", call, true, found).await;
+            self.audit(&record, Some(shown.clone()), None);
+            let summary = summary?;
             if let Some(r) = request {
                 self.remember(r, &format!("ran `{shown}`: {}", first_line(&summary.text)));
             }
@@ -286,16 +328,19 @@ impl Session<'_> {
                 out.code.map_or("stopped".into(), |c| format!("exit {c}"))
             );
             eprint!("{}", out.stderr);
+            let (stderr, found) = self.clean(&out.stderr, hint);
             let call = LlmCall {
                 system: vec![prompts::RECOVERY_SYSTEM.to_owned()],
                 user: vec![
                     format!("Command: {shown}"),
-                    format!("Error:\n{}", prompts::clip(&out.stderr)),
+                    format!("Error:\n{}", prompts::clip(&stderr)),
                 ],
-                schema: None,
+                ..LlmCall::default()
             };
             eprintln!("Suggestion:");
-            match self.call(&call, true).await {
+            let (answer, record) = self.call("recovery", call, true, found).await;
+            self.audit(&record, Some(shown.clone()), None);
+            match answer {
                 Ok(s) => {
                     if let Some(r) = request {
                         self.remember(r, &format!("`{shown}` failed: {}", first_line(&s.text)));
@@ -307,6 +352,7 @@ impl Session<'_> {
         }
     }
 
+    /// Appends a memory line: sanitised, without control characters or line breaks, capped.
     fn remember(&self, request: &str, what: &str) {
         if self.memory_chars == 0 {
             return;
@@ -316,12 +362,20 @@ impl Session<'_> {
         } else {
             format!("- \"{}\": {what}", request.trim())
         };
-        let line: String = line.chars().take(300).collect();
+        let line = self.clean(&line, Hint::None).0;
+        let line: String = terminal_safe(&line)
+            .replace(['\n', '\t'], " ")
+            .chars()
+            .take(MAX_MEMORY_LINE)
+            .collect();
         if let Err(e) = crate::memory::append(&line, self.memory_chars) {
             self.ui.warn(&format!("could not update memory: {e}"));
         }
     }
 }
+
+/// Longest line one step adds to memory.
+const MAX_MEMORY_LINE: usize = 300;
 
 fn exit_code(out: &KubectlOutput) -> i32 {
     out.code.unwrap_or(124)

@@ -1,0 +1,112 @@
+//! The confirmation of a planned command: what exactly would run, why it needs a yes, the
+//! manifest's objects with the full YAML one key away, and the reference's choices.
+use crate::kube::quote::{terminal_safe, visible};
+use crate::kube::Decision;
+use crate::ui::{NoTerminal, Ui};
+
+/// What the user chose.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// Run it.
+    Yes,
+    /// Don't (the default).
+    No,
+    /// Run it, and remember this for the next steps.
+    YesAnd(String),
+    /// Don't run it; remember this instead.
+    NoBut(String),
+}
+
+/// The text shown above the question (also what a test reads on the pseudo-terminal).
+pub fn describe(decision: &Decision, shown: &str, manifest: Option<&str>) -> String {
+    let mut out = format!("About to run: {shown}\nThis needs your confirmation because:\n");
+    for r in &decision.reasons {
+        out.push_str(&format!("  - {}\n", visible(r)));
+    }
+    if !decision.objects.is_empty() {
+        let list: Vec<String> = decision
+            .objects
+            .iter()
+            .map(|o| visible(&o.to_string()))
+            .collect();
+        out.push_str(&format!(
+            "Manifest ({} objects): {}\n",
+            list.len(),
+            list.join(", ")
+        ));
+    }
+    if manifest.is_some() {
+        out.push_str("  [v] shows the full manifest\n");
+    }
+    out
+}
+
+/// Asks until the user picks; `remember` stores a memory note (the `m` choice).
+pub fn ask(
+    ui: &Ui,
+    decision: &Decision,
+    shown: &str,
+    manifest: Option<&str>,
+    remember: &mut dyn FnMut(&str),
+) -> Result<Choice, NoTerminal> {
+    eprint!("{}", describe(decision, shown, manifest));
+    let what = format!("`{shown}`");
+    loop {
+        let line = ui.ask(
+            &what,
+            "Run it? [y]es, [N]o, yes [a]nd, no [b]ut, [m]emory, [v]iew manifest:",
+        )?;
+        match line.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" => return Ok(Choice::Yes),
+            "a" | "yes-and" | "yes and" => {
+                let more = ui.ask(&what, "And what else should vibectl know?")?;
+                return Ok(Choice::YesAnd(terminal_safe(more.trim())));
+            }
+            "b" | "no-but" | "no but" => {
+                let more = ui.ask(&what, "What should vibectl do instead?")?;
+                return Ok(Choice::NoBut(terminal_safe(more.trim())));
+            }
+            "m" | "memory" => {
+                let note = ui.ask(&what, "Add to memory:")?;
+                let note = terminal_safe(note.trim());
+                if !note.is_empty() {
+                    remember(&note);
+                    ui.note("Remembered.");
+                }
+            }
+            "v" | "view" => match manifest {
+                Some(m) => {
+                    let lines: Vec<String> = m.lines().map(visible).collect();
+                    eprintln!("---\n{}\n---", lines.join("\n"));
+                }
+                None => ui.note("This plan has no manifest."),
+            },
+            _ => return Ok(Choice::No),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_description_shows_reasons_and_objects_without_raw_controls() {
+        let m = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: api-1\n  namespace: web\n";
+        let d = crate::kube::decide(&["create".to_owned()], Some(m));
+        let text = describe(&d, "kubectl create -f -", Some(m));
+        assert!(text.contains("About to run: kubectl create -f -"), "{text}");
+        assert!(
+            text.contains("`kubectl create` changes the cluster"),
+            "{text}"
+        );
+        assert!(text.contains("Pod api-1 (namespace web)"), "{text}");
+        assert!(text.contains("[v]"), "{text}");
+        let m = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: \"a\\u001b[2Kb\"\n";
+        let d = crate::kube::decide(&["create".to_owned()], Some(m));
+        let text = describe(&d, "kubectl create -f -", Some(m));
+        assert!(!text.contains('\x1b'), "{text:?}");
+        assert!(text.contains("\\x1b"), "{text:?}");
+    }
+}
