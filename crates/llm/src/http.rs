@@ -104,14 +104,23 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// Parses `retry-after` (seconds, possibly fractional) or `retry-after-ms`.
+/// Parses `retry-after` (seconds, possibly fractional) or `retry-after-ms`. Never panics: a
+/// value too large for a [`Duration`] (`1e20`, `inf`) becomes [`Duration::MAX`], longer than any
+/// policy waits; negative, NaN and unparsable values count as absent.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(ms) = get("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
-        return (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0));
+        return float_secs(ms / 1000.0);
     }
-    let secs = get("retry-after")?.trim().parse::<f64>().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    float_secs(get("retry-after")?.trim().parse::<f64>().ok()?)
+}
+
+/// Seconds as a duration, saturating at [`Duration::MAX`]; `None` for negative values and NaN.
+fn float_secs(secs: f64) -> Option<Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
 
 /// Classifies a non-success HTTP status; `context_length` says whether the body named a too-long prompt.
@@ -280,6 +289,80 @@ mod tests {
             message: String::new(),
         };
         assert_eq!(p.delay(0, &auth), None);
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                h.insert(*name, v);
+            }
+        }
+        h
+    }
+
+    #[test]
+    fn retry_after_never_panics_and_huge_values_mean_give_up() {
+        let p = RetryPolicy::default();
+        for name in ["retry-after", "retry-after-ms"] {
+            for value in [
+                "1e20",
+                "1e300",
+                "1.8e19",
+                "18446744073709551616",
+                "inf",
+                "-inf",
+                "NaN",
+                "-1",
+                "-0",
+                "0x10",
+                "",
+                " ",
+                "abc",
+                "1e-400",
+            ] {
+                let after = retry_after(&headers(&[(name, value)]));
+                let err = status_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &headers(&[(name, value)]),
+                    String::new(),
+                    false,
+                );
+                assert_eq!(err.code(), crate::ErrorCode::ProviderRateLimited);
+                if let Some(d) = after {
+                    assert!(
+                        d <= Duration::from_secs(1) || p.delay(0, &err).is_none(),
+                        "{name}: {value} -> {d:?}"
+                    );
+                }
+            }
+            // Too large to represent: longer than we will ever wait, so no retry.
+            let err = status_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                &headers(&[(name, "1e20")]),
+                String::new(),
+                false,
+            );
+            assert!(
+                matches!(
+                    err,
+                    ProviderError::RateLimited {
+                        retry_after: Some(_),
+                        ..
+                    }
+                ),
+                "{name}: {err:?}"
+            );
+            assert_eq!(p.delay(0, &err), None, "{name}");
+        }
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "1.5")])),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            retry_after(&headers(&[("retry-after-ms", "250")])),
+            Some(Duration::from_millis(250))
+        );
     }
 
     #[test]
