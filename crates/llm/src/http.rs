@@ -1,5 +1,5 @@
 //! HTTP plumbing shared by the wire formats: the client, status classification and retries.
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -104,7 +104,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// Parses `retry-after` (seconds, possibly fractional) or `retry-after-ms`. Never panics: a
+/// Parses `retry-after` (seconds, possibly fractional, or an HTTP date) or `retry-after-ms`. Never panics: a
 /// value too large for a [`Duration`] (`1e20`, `inf`) becomes [`Duration::MAX`], longer than any
 /// policy waits; negative, NaN and unparsable values count as absent.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
@@ -112,7 +112,57 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     if let Some(ms) = get("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
         return float_secs(ms / 1000.0);
     }
-    float_secs(get("retry-after")?.trim().parse::<f64>().ok()?)
+    let raw = get("retry-after")?.trim();
+    match raw.parse::<f64>() {
+        Ok(secs) => float_secs(secs),
+        Err(_) => http_date_delay(raw, SystemTime::now()),
+    }
+}
+
+/// The wait from `now` until an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, the form RFC 9110
+/// says senders must use), zero when it has passed; `None` for anything else.
+fn http_date_delay(value: &str, now: SystemTime) -> Option<Duration> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    fn digits(s: &str, n: usize) -> Option<i64> {
+        (s.len() == n && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    }
+    let rest = value.get(3..)?.strip_prefix(", ")?;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts[..] else {
+        return None;
+    };
+    let times: Vec<&str> = time.split(':').collect();
+    let [hh, mm, ss] = times[..] else {
+        return None;
+    };
+    let (day, year) = (digits(day, 2)?, digits(year, 4)?);
+    let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
+    let (hh, mm, ss) = (digits(hh, 2)?, digits(mm, 2)?, digits(ss, 2)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !(1..=month_days).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let (era, yoe) = (y.div_euclid(400), y.rem_euclid(400));
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let secs = days * 86_400 + hh * 3_600 + mm * 60 + ss;
+    let at = u64::try_from(secs)
+        .ok()
+        .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+        .unwrap_or(UNIX_EPOCH);
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// Seconds as a duration, saturating at [`Duration::MAX`]; `None` for negative values and NaN.
@@ -363,6 +413,41 @@ mod tests {
             retry_after(&headers(&[("retry-after-ms", "250")])),
             Some(Duration::from_millis(250))
         );
+    }
+
+    #[test]
+    fn retry_after_http_date() {
+        // 784111777 = Sun, 06 Nov 1994 08:49:37 GMT (the RFC 9110 example).
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777 - 30);
+        let at = |v: &str| http_date_delay(v, now);
+        assert_eq!(
+            at("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            at("Sun, 06 Nov 1994 08:49:00 GMT"),
+            Some(Duration::ZERO),
+            "past"
+        );
+        assert_eq!(
+            at("Tue, 01 Mar 2000 00:00:00 GMT"),
+            Some(Duration::from_secs(951_868_800 - 784_111_747))
+        );
+        for bad in [
+            "Sun, 06 Nov 1994 08:49:37",
+            "Sun, 31 Feb 1994 08:49:37 GMT",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun, 06 Nov 99999999999999999999 08:49:37 GMT",
+            "",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+        // Through the header, against the real clock: far future means give up.
+        let h = headers(&[("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT")]);
+        let wait = retry_after(&h).unwrap_or_default();
+        assert!(wait > Duration::from_secs(86_400 * 365 * 7000), "{wait:?}");
     }
 
     #[test]
