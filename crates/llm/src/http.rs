@@ -297,13 +297,29 @@ impl Endpoint {
     }
 }
 
-/// Reads an error body, bounded so a hostile provider cannot make us buffer without limit.
-async fn error_body(resp: Response) -> String {
-    const MAX: usize = 16 * 1024;
-    match resp.bytes().await {
-        Ok(b) => String::from_utf8_lossy(&b[..b.len().min(MAX)]).into_owned(),
-        Err(e) => format!("(error body unreadable: {e})"),
+/// The most of an error body we read; the rest is never received (the connection is dropped).
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Reads at most [`MAX_ERROR_BODY`] bytes of an error body, chunk by chunk, so a hostile or broken
+/// provider sending a huge or endless body can neither make us buffer it nor keep us waiting.
+async fn error_body(mut resp: Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = MAX_ERROR_BODY - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                if body.is_empty() {
+                    return format!("(error body unreadable: {e})");
+                }
+                break;
+            }
+        }
     }
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 #[cfg(test)]

@@ -1,0 +1,103 @@
+//! Provider calls against raw TCP servers that misbehave at the transport level.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use vibectl_llm::http::{http_client, RetryPolicy};
+use vibectl_llm::openai::OpenAiProvider;
+use vibectl_llm::{CompletionRequest, ErrorCode, Provider};
+
+fn request() -> CompletionRequest {
+    CompletionRequest {
+        model: "m".into(),
+        user: vec!["hi".into()],
+        max_output_tokens: 10,
+        ..Default::default()
+    }
+}
+
+/// Reads one request's head (and ignores its body).
+async fn read_head(sock: &mut TcpStream) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        match sock.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+/// Serves every connection on 127.0.0.1 with `handle`; each handler's end is reported on the
+/// returned channel.
+async fn serve<F, Fut>(handle: F) -> (SocketAddr, mpsc::UnboundedReceiver<()>)
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (done, ended) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let done = done.clone();
+            let fut = handle(sock);
+            tokio::spawn(async move {
+                fut.await;
+                let _ = done.send(());
+            });
+        }
+    });
+    (addr, ended)
+}
+
+fn openai(base_url: &str, retry: RetryPolicy) -> OpenAiProvider {
+    OpenAiProvider::openai(http_client().unwrap(), base_url, None, retry, true).unwrap()
+}
+
+#[tokio::test]
+async fn endless_error_body_is_read_only_up_to_a_bound() {
+    let (addr, mut ended) = serve(|mut sock| async move {
+        read_head(&mut sock).await;
+        let head = "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\n\
+                    transfer-encoding: chunked\r\n\r\n";
+        if sock.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = format!("{:x}\r\n{}\r\n", 8192, "x".repeat(8192));
+        // Never ends: only the client hanging up stops it.
+        while sock.write_all(chunk.as_bytes()).await.is_ok() {}
+    })
+    .await;
+    let provider = openai(&format!("http://{addr}/v1"), RetryPolicy::none());
+    let started = Instant::now();
+    let err = tokio::time::timeout(Duration::from_secs(20), provider.complete(&request()))
+        .await
+        .expect("the call returns although the error body never ends")
+        .expect_err("HTTP 500");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.code(), ErrorCode::ProviderUnavailable, "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("provider unavailable: HTTP 500: xxx"),
+        "{err}"
+    );
+    assert!(
+        err.to_string().len() <= 65 * 1024,
+        "{}",
+        err.to_string().len()
+    );
+    // We hung up rather than keep draining the body.
+    tokio::time::timeout(Duration::from_secs(10), ended.recv())
+        .await
+        .expect("the server saw the connection close");
+}
