@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::http::{status_error, Endpoint, RetryPolicy};
+use crate::http::{status_error, Endpoint, HttpClient, RetryPolicy};
 use crate::provider::{CompletionRequest, StreamEvent};
 use crate::sse::{SseEvent, Step};
 use crate::wire::{from_json, to_json, HttpProvider, Wire};
@@ -25,7 +25,7 @@ pub type AnthropicProvider = HttpProvider<Anthropic>;
 impl HttpProvider<Anthropic> {
     /// `base_url` with or without `/v1` (e.g. `https://api.anthropic.com`).
     pub fn anthropic(
-        client: reqwest::Client,
+        client: HttpClient,
         base_url: &str,
         api_key: Option<&Secret>,
         retry: RetryPolicy,

@@ -61,35 +61,88 @@ impl RetryPolicy {
     }
 }
 
-/// Builds the HTTP client providers share (one connection pool per process).
-pub fn http_client() -> Result<reqwest::Client, ProviderError> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        .user_agent(concat!("vibectl-llm/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| ProviderError::Protocol {
-            message: format!("cannot build HTTP client: {e}"),
-        })
+/// Transport timeouts of the HTTP client providers share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Setting up a connection (DNS, TCP, TLS).
+    pub connect: Duration,
+    /// Each attempt as a whole, response body and stream included (`TIMEOUT`). `None`: no limit
+    /// here, the caller's own deadline applies.
+    pub request: Option<Duration>,
 }
 
-/// Maps a transport error from reqwest onto a provider error.
-pub fn transport_error(e: reqwest::Error) -> ProviderError {
-    if e.is_timeout() {
-        return ProviderError::Timeout(Duration::ZERO);
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            request: None,
+        }
     }
-    let kind = if e.is_connect() {
-        "cannot connect to provider"
-    } else if e.is_body() || e.is_decode() {
-        "connection lost while reading the response"
-    } else {
-        "request to provider failed"
-    };
-    ProviderError::Unavailable {
-        status: None,
-        message: format!("{kind}: {}", error_chain(&e)),
+}
+
+/// The HTTP client providers share (one connection pool per process) and the timeouts it was
+/// built with, so errors can name them.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    timeouts: Timeouts,
+}
+
+impl HttpClient {
+    /// The timeouts the client enforces.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
+
+    /// Maps a transport error from reqwest onto a provider error; timeouts are `Timeout` with the
+    /// configured limit.
+    pub fn transport_error(&self, e: reqwest::Error) -> ProviderError {
+        if e.is_timeout() {
+            let limit = if e.is_connect() {
+                Some(self.timeouts.connect)
+            } else {
+                self.timeouts.request
+            };
+            if let Some(limit) = limit {
+                return ProviderError::Timeout(limit);
+            }
+        }
+        let kind = if e.is_timeout() {
+            // None of our limits (there is no request limit): the OS gave up on the connection.
+            "connection timed out"
+        } else if e.is_connect() {
+            "cannot connect to provider"
+        } else if e.is_body() || e.is_decode() {
+            "connection lost while reading the response"
+        } else {
+            "request to provider failed"
+        };
+        ProviderError::Unavailable {
+            status: None,
+            message: format!("{kind}: {}", error_chain(&e)),
+        }
+    }
+}
+
+/// Builds the HTTP client providers share, with the default [`Timeouts`].
+pub fn http_client() -> Result<HttpClient, ProviderError> {
+    http_client_with(Timeouts::default())
+}
+
+/// Builds the HTTP client providers share, with the given timeouts.
+pub fn http_client_with(timeouts: Timeouts) -> Result<HttpClient, ProviderError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .user_agent(concat!("vibectl-llm/", env!("CARGO_PKG_VERSION")));
+    if let Some(limit) = timeouts.request {
+        builder = builder.timeout(limit);
+    }
+    let client = builder.build().map_err(|e| ProviderError::Protocol {
+        message: format!("cannot build HTTP client: {e}"),
+    })?;
+    Ok(HttpClient { client, timeouts })
 }
 
 /// The error and its sources on one line (reqwest's top-level message alone says little).
@@ -209,7 +262,7 @@ pub type Classify = fn(StatusCode, &HeaderMap, &str) -> ProviderError;
 /// is never logged), retry policy and the wire format's error classification.
 #[derive(Clone)]
 pub struct Endpoint {
-    client: reqwest::Client,
+    client: HttpClient,
     /// Parsed once: parsing per request showed up in profiles.
     url: reqwest::Url,
     headers: HeaderMap,
@@ -229,7 +282,7 @@ impl std::fmt::Debug for Endpoint {
 impl Endpoint {
     /// An endpoint; `headers` are sent on every request (values are marked sensitive).
     pub fn new(
-        client: reqwest::Client,
+        client: HttpClient,
         url: String,
         headers: &[(&'static str, &str)],
         retry: RetryPolicy,
@@ -259,6 +312,11 @@ impl Endpoint {
         })
     }
 
+    /// The client the endpoint sends with.
+    pub fn client(&self) -> &HttpClient {
+        &self.client
+    }
+
     /// POSTs `body`, retrying transient failures, until a success status arrives; returns the
     /// response and the retries used.
     pub async fn post(&self, body: Bytes) -> Result<(Response, u32), ProviderError> {
@@ -281,12 +339,13 @@ impl Endpoint {
     async fn post_once(&self, body: Bytes) -> Result<Response, ProviderError> {
         let resp = self
             .client
+            .client
             .post(self.url.clone())
             .headers(self.headers.clone())
             .body(body)
             .send()
             .await
-            .map_err(transport_error)?;
+            .map_err(|e| self.client.transport_error(e))?;
         if resp.status().is_success() {
             return Ok(resp);
         }

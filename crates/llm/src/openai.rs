@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::http::{status_error, Endpoint, RetryPolicy};
+use crate::http::{status_error, Endpoint, HttpClient, RetryPolicy};
 use crate::provider::{CompletionRequest, StreamEvent};
 use crate::sse::{SseEvent, Step};
 use crate::wire::{from_json, to_json, HttpProvider, Wire};
@@ -24,7 +24,7 @@ pub type OpenAiProvider = HttpProvider<OpenAi>;
 impl HttpProvider<OpenAi> {
     /// `base_url` including the version path (e.g. `https://api.openai.com/v1`).
     pub fn openai(
-        client: reqwest::Client,
+        client: HttpClient,
         base_url: &str,
         api_key: Option<&Secret>,
         retry: RetryPolicy,

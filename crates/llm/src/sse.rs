@@ -1,8 +1,9 @@
 //! Server-sent events from a provider response, decoded one event at a time without buffering ahead.
-use eventsource_stream::{Event, Eventsource};
+use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 
+use crate::http::HttpClient;
 use crate::provider::StreamEvent;
 use crate::ProviderError;
 
@@ -22,9 +23,11 @@ pub enum Step {
 }
 
 /// Turns an SSE response into provider events. A body that ends without the wire format's
-/// end-of-message marker yields `unfinished` as `PROVIDER_UNAVAILABLE`.
+/// end-of-message marker yields `unfinished` as `PROVIDER_UNAVAILABLE`; transport errors are
+/// classified by `client` (which sent the request).
 pub fn event_stream<F>(
     resp: reqwest::Response,
+    client: HttpClient,
     decode: F,
     unfinished: &'static str,
 ) -> BoxStream<'static, Result<StreamEvent, ProviderError>>
@@ -32,8 +35,8 @@ where
     F: FnMut(&SseEvent) -> Step + Send + 'static,
 {
     let sse = resp.bytes_stream().eventsource();
-    futures::stream::unfold(Some((sse, decode)), move |state| async move {
-        let (mut sse, mut decode) = state?;
+    futures::stream::unfold(Some((sse, decode, client)), move |state| async move {
+        let (mut sse, mut decode, client) = state?;
         loop {
             let ev = match sse.next().await {
                 None => {
@@ -42,6 +45,9 @@ where
                         message: unfinished.into(),
                     };
                     return Some((Err(err), None));
+                }
+                Some(Err(EventStreamError::Transport(e))) => {
+                    return Some((Err(client.transport_error(e)), None));
                 }
                 Some(Err(e)) => {
                     let err = ProviderError::Unavailable {
@@ -53,7 +59,7 @@ where
                 Some(Ok(ev)) => ev,
             };
             match decode(&ev) {
-                Step::Emit(item) => return Some((Ok(item), Some((sse, decode)))),
+                Step::Emit(item) => return Some((Ok(item), Some((sse, decode, client)))),
                 Step::Skip => continue,
                 Step::Finish => return None,
                 Step::Fail(err) => return Some((Err(err), None)),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
-use vibectl_llm::http::{http_client, RetryPolicy};
+use vibectl_llm::http::{http_client, http_client_with, HttpClient, RetryPolicy, Timeouts};
 use vibectl_llm::openai::OpenAiProvider;
 use vibectl_llm::{CompletionRequest, ErrorCode, Provider};
 
@@ -100,4 +100,71 @@ async fn endless_error_body_is_read_only_up_to_a_bound() {
     tokio::time::timeout(Duration::from_secs(10), ended.recv())
         .await
         .expect("the server saw the connection close");
+}
+
+/// A client with the given timeouts.
+fn client_with(connect: Duration, request: Option<Duration>) -> HttpClient {
+    http_client_with(Timeouts { connect, request }).unwrap()
+}
+
+#[tokio::test]
+async fn request_timeout_names_the_configured_duration() {
+    // Accepts and reads the request, then never answers.
+    let (addr, _ended) = serve(|mut sock| async move {
+        read_head(&mut sock).await;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        drop(sock);
+    })
+    .await;
+    let client = client_with(Duration::from_secs(10), Some(Duration::from_millis(300)));
+    let provider = OpenAiProvider::openai(
+        client,
+        &format!("http://{addr}/v1"),
+        None,
+        RetryPolicy::none(),
+        true,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let err = provider.complete(&request()).await.expect_err("no answer");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
+    assert!(err.to_string().contains("300ms"), "{err}");
+}
+
+#[tokio::test]
+async fn request_timeout_mid_stream_names_the_configured_duration() {
+    use futures::StreamExt;
+    // One chunk of text, then silence.
+    let (addr, _ended) = serve(|mut sock| async move {
+        read_head(&mut sock).await;
+        let event = "data: {\"choices\":[{\"delta\":{\"content\":\"hel\"}}]}\n\n";
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+             transfer-encoding: chunked\r\n\r\n{:x}\r\n{event}\r\n",
+            event.len()
+        );
+        let _ = sock.write_all(resp.as_bytes()).await;
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    })
+    .await;
+    let client = client_with(Duration::from_secs(10), Some(Duration::from_millis(400)));
+    let provider = OpenAiProvider::openai(
+        client,
+        &format!("http://{addr}/v1"),
+        None,
+        RetryPolicy::none(),
+        true,
+    )
+    .unwrap();
+    let mut stream = provider.stream(&request()).await.unwrap().events;
+    let first = stream.next().await.unwrap().unwrap();
+    assert_eq!(first, vibectl_llm::StreamEvent::Text("hel".into()));
+    let err = tokio::time::timeout(Duration::from_secs(5), stream.next())
+        .await
+        .expect("the request timeout ends the stream")
+        .unwrap()
+        .expect_err("timed out");
+    assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
+    assert!(err.to_string().contains("400ms"), "{err}");
 }
