@@ -64,7 +64,8 @@ impl RetryPolicy {
 /// Transport timeouts of the HTTP client providers share.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
-    /// Setting up a connection (DNS, TCP, TLS).
+    /// Setting up a connection (DNS, TCP, TLS). Running out of it is a connect failure:
+    /// `PROVIDER_UNAVAILABLE`, retried like any other.
     pub connect: Duration,
     /// Each attempt as a whole, response body and stream included (`TIMEOUT`). `None`: no limit
     /// here, the caller's own deadline applies.
@@ -94,24 +95,31 @@ impl HttpClient {
         self.timeouts
     }
 
-    /// Maps a transport error from reqwest onto a provider error; timeouts are `Timeout` with the
-    /// configured limit.
+    /// Maps a transport error from reqwest onto a provider error. Connect failures, timed out or
+    /// not, are `Unavailable` (retryable); other timeouts are `Timeout` with the configured limit.
     pub fn transport_error(&self, e: reqwest::Error) -> ProviderError {
-        if e.is_timeout() {
-            let limit = if e.is_connect() {
-                Some(self.timeouts.connect)
+        if e.is_connect() {
+            let message = if e.is_timeout() {
+                format!(
+                    "cannot connect to provider within {:?}",
+                    self.timeouts.connect
+                )
             } else {
-                self.timeouts.request
+                "cannot connect to provider".to_owned()
             };
-            if let Some(limit) = limit {
+            return ProviderError::Unavailable {
+                status: None,
+                message: format!("{message}: {}", error_chain(&e)),
+            };
+        }
+        if e.is_timeout() {
+            if let Some(limit) = self.timeouts.request {
                 return ProviderError::Timeout(limit);
             }
+            // Not our limit (there is none): the OS gave up on the connection.
         }
         let kind = if e.is_timeout() {
-            // None of our limits (there is no request limit): the OS gave up on the connection.
             "connection timed out"
-        } else if e.is_connect() {
-            "cannot connect to provider"
         } else if e.is_body() || e.is_decode() {
             "connection lost while reading the response"
         } else {

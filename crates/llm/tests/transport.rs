@@ -107,6 +107,19 @@ fn client_with(connect: Duration, request: Option<Duration>) -> HttpClient {
     http_client_with(Timeouts { connect, request }).unwrap()
 }
 
+const OK_ANSWER: &str = r#"{"choices":[{"message":{"content":"ok"}}]}"#;
+
+async fn answer_ok(mut sock: TcpStream) {
+    read_head(&mut sock).await;
+    let resp = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{OK_ANSWER}",
+        OK_ANSWER.len()
+    );
+    let _ = sock.write_all(resp.as_bytes()).await;
+    let _ = sock.shutdown().await;
+}
+
 #[tokio::test]
 async fn request_timeout_names_the_configured_duration() {
     // Accepts and reads the request, then never answers.
@@ -130,6 +143,82 @@ async fn request_timeout_names_the_configured_duration() {
     assert!(started.elapsed() < Duration::from_secs(5));
     assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
     assert!(err.to_string().contains("300ms"), "{err}");
+}
+
+/// A listener whose accept queue (backlog 0) is full, so further SYNs are dropped and connects
+/// hang until they time out; `free` accepts the queued connection and then serves every later
+/// one with `answer_ok`. Stays on 127.0.0.1.
+async fn saturated_listener() -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let listener = socket.listen(0).unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Fill the queue; further connects are left hanging (hence the timeouts).
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        match tokio::time::timeout(Duration::from_millis(200), TcpStream::connect(addr)).await {
+            Ok(Ok(s)) => fillers.push(s),
+            _ => break,
+        }
+    }
+    let (free, freed) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let _ = freed.await;
+        drop(fillers);
+        while let Ok((sock, _)) = listener.accept().await {
+            tokio::spawn(answer_ok(sock));
+        }
+    });
+    (addr, free)
+}
+
+#[tokio::test]
+async fn connect_timeout_is_a_connect_failure_and_retried() {
+    let (addr, free) = saturated_listener().await;
+    let client = client_with(Duration::from_millis(250), None);
+    let retry = RetryPolicy {
+        max_retries: 6,
+        base_delay: Duration::from_millis(100),
+        max_delay: Duration::from_millis(200),
+    };
+    let provider =
+        OpenAiProvider::openai(client, &format!("http://{addr}/v1"), None, retry, true).unwrap();
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let _ = free.send(());
+    });
+    let done = tokio::time::timeout(Duration::from_secs(20), provider.complete(&request()))
+        .await
+        .expect("within the retries")
+        .expect("a retry got through once the queue had room");
+    assert_eq!(done.text, "ok");
+    assert!(done.retry_count > 0, "{}", done.retry_count);
+}
+
+#[tokio::test]
+async fn connect_timeout_without_retries_is_provider_unavailable() {
+    let (addr, _free) = saturated_listener().await;
+    let client = client_with(Duration::from_millis(200), None);
+    let provider = OpenAiProvider::openai(
+        client,
+        &format!("http://{addr}/v1"),
+        None,
+        RetryPolicy::none(),
+        true,
+    )
+    .unwrap();
+    let started = Instant::now();
+    let err = provider
+        .complete(&request())
+        .await
+        .expect_err("cannot connect");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.code(), ErrorCode::ProviderUnavailable, "{err}");
+    assert!(err.to_string().contains("200ms"), "{err}");
 }
 
 #[tokio::test]
