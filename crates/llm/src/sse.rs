@@ -1,7 +1,7 @@
 //! Server-sent events from a provider response, decoded one event at a time without buffering ahead.
 use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures::stream::BoxStream;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 
 use crate::http::HttpClient;
 use crate::provider::StreamEvent;
@@ -34,9 +34,31 @@ pub fn event_stream<F>(
 where
     F: FnMut(&SseEvent) -> Step + Send + 'static,
 {
-    let sse = resp.bytes_stream().eventsource();
-    futures::stream::unfold(Some((sse, decode, client)), move |state| async move {
-        let (mut sse, mut decode, client) = state?;
+    decode_stream(
+        resp.bytes_stream(),
+        move |e| client.transport_error(e),
+        decode,
+        unfinished,
+    )
+}
+
+/// [`event_stream`] over any byte stream: `transport` classifies the stream's own errors.
+pub fn decode_stream<S, B, E, T, F>(
+    bytes: S,
+    transport: T,
+    decode: F,
+    unfinished: &'static str,
+) -> BoxStream<'static, Result<StreamEvent, ProviderError>>
+where
+    S: Stream<Item = Result<B, E>> + Send + Unpin + 'static,
+    B: AsRef<[u8]> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+    T: FnMut(E) -> ProviderError + Send + 'static,
+    F: FnMut(&SseEvent) -> Step + Send + 'static,
+{
+    let sse = bytes.eventsource();
+    futures::stream::unfold(Some((sse, decode, transport)), move |state| async move {
+        let (mut sse, mut decode, mut transport) = state?;
         loop {
             let ev = match sse.next().await {
                 None => {
@@ -47,7 +69,7 @@ where
                     return Some((Err(err), None));
                 }
                 Some(Err(EventStreamError::Transport(e))) => {
-                    return Some((Err(client.transport_error(e)), None));
+                    return Some((Err(transport(e)), None));
                 }
                 Some(Err(e)) => {
                     let err = ProviderError::Unavailable {
@@ -59,7 +81,7 @@ where
                 Some(Ok(ev)) => ev,
             };
             match decode(&ev) {
-                Step::Emit(item) => return Some((Ok(item), Some((sse, decode, client)))),
+                Step::Emit(item) => return Some((Ok(item), Some((sse, decode, transport)))),
                 Step::Skip => continue,
                 Step::Finish => return None,
                 Step::Fail(err) => return Some((Err(err), None)),
