@@ -266,12 +266,15 @@ impl Wire for OpenAi {
             .next()
             .and_then(|c| c.delta)
             .and_then(|d| d.content);
-        if let Some(piece) = piece.filter(|p| !p.is_empty()) {
-            return Step::Emit(StreamEvent::Text(piece.into_owned()));
-        }
-        match chunk.usage {
-            Some(u) => Step::Emit(StreamEvent::Usage(Usage::from(&u))),
-            None => Step::Skip,
+        // Some compatible servers (vLLM, llama.cpp) send usage on the last content chunk: keep both.
+        let text = piece
+            .filter(|p| !p.is_empty())
+            .map(|p| StreamEvent::Text(p.into_owned()));
+        let usage = chunk.usage.map(|u| StreamEvent::Usage(Usage::from(&u)));
+        match (text, usage) {
+            (Some(text), Some(usage)) => Step::EmitTwo(text, usage),
+            (Some(one), None) | (None, Some(one)) => Step::Emit(one),
+            (None, None) => Step::Skip,
         }
     }
 }
@@ -322,6 +325,41 @@ mod tests {
                 .unwrap();
         assert_eq!(compat["max_tokens"], 50);
         assert!(compat.get("stream").is_none());
+    }
+
+    fn decode_sse(body: &str, split: usize) -> Vec<Result<StreamEvent, ProviderError>> {
+        crate::sse::decode_all::<OpenAi>(body.as_bytes(), split)
+    }
+
+    #[test]
+    fn a_chunk_with_text_and_usage_yields_both() {
+        // vLLM and llama.cpp put usage on the last content chunk.
+        let body = concat!(
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}],",
+            "\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        for split in [1, 7, body.len()] {
+            let events: Vec<StreamEvent> = decode_sse(body, split)
+                .into_iter()
+                .map(|e| e.unwrap())
+                .collect();
+            let usage = Usage {
+                input_tokens: Some(7),
+                output_tokens: Some(2),
+                ..Default::default()
+            };
+            assert_eq!(
+                events,
+                [
+                    StreamEvent::Text("Hel".into()),
+                    StreamEvent::Text("lo".into()),
+                    StreamEvent::Usage(usage),
+                ],
+                "split {split}"
+            );
+        }
     }
 
     #[test]

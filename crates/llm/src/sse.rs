@@ -14,6 +14,8 @@ pub type SseEvent = Event;
 pub enum Step {
     /// Yield this event.
     Emit(StreamEvent),
+    /// Yield these two events, in order (e.g. text and usage from one chunk).
+    EmitTwo(StreamEvent, StreamEvent),
     /// Nothing to yield (keep-alives, bookkeeping events).
     Skip,
     /// The provider's end-of-message marker.
@@ -57,8 +59,13 @@ where
     F: FnMut(&SseEvent) -> Step + Send + 'static,
 {
     let sse = bytes.eventsource();
-    futures::stream::unfold(Some((sse, decode, transport)), move |state| async move {
-        let (mut sse, mut decode, mut transport) = state?;
+    // The state carries an event still to yield: the second of a `Step::EmitTwo`.
+    let start = Some((sse, decode, transport, None::<StreamEvent>));
+    futures::stream::unfold(start, move |state| async move {
+        let (mut sse, mut decode, mut transport, pending) = state?;
+        if let Some(item) = pending {
+            return Some((Ok(item), Some((sse, decode, transport, None))));
+        }
         loop {
             let ev = match sse.next().await {
                 None => {
@@ -80,13 +87,36 @@ where
                 }
                 Some(Ok(ev)) => ev,
             };
-            match decode(&ev) {
-                Step::Emit(item) => return Some((Ok(item), Some((sse, decode, transport)))),
+            let (item, pending) = match decode(&ev) {
+                Step::Emit(item) => (item, None),
+                Step::EmitTwo(first, second) => (first, Some(second)),
                 Step::Skip => continue,
                 Step::Finish => return None,
                 Step::Fail(err) => return Some((Err(err), None)),
-            }
+            };
+            return Some((Ok(item), Some((sse, decode, transport, pending))));
         }
     })
     .boxed()
+}
+
+/// Runs `body` through [`decode_stream`] with wire format `W`'s decoder, in pieces of `split`
+/// bytes, and collects everything it yields.
+#[cfg(test)]
+pub(crate) fn decode_all<W: crate::wire::Wire>(
+    body: &[u8],
+    split: usize,
+) -> Vec<Result<StreamEvent, ProviderError>> {
+    let pieces: Vec<Result<Vec<u8>, std::convert::Infallible>> =
+        body.chunks(split.max(1)).map(|c| Ok(c.to_vec())).collect();
+    let stream = decode_stream(
+        futures::stream::iter(pieces),
+        |e| match e {},
+        W::decode_event,
+        W::UNFINISHED,
+    );
+    match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(rt) => rt.block_on(stream.collect()),
+        Err(e) => panic!("no runtime: {e}"),
+    }
 }
