@@ -212,6 +212,7 @@ impl Wire for Anthropic {
             Err(e) => {
                 return Step::Fail(ProviderError::Protocol {
                     message: format!("malformed stream event `{}`: {e}", ev.event),
+                    detail: None,
                 })
             }
         };
@@ -261,6 +262,7 @@ fn stream_error(data: &str) -> ProviderError {
         "overloaded_error" | "api_error" => ProviderError::Unavailable {
             status: None,
             message: format!("{kind} mid-stream: {message}"),
+            detail: None,
         },
         "rate_limit_error" => ProviderError::RateLimited {
             retry_after: None,
@@ -270,7 +272,10 @@ fn stream_error(data: &str) -> ProviderError {
             status: 401,
             message,
         },
-        _ => ProviderError::Protocol { message },
+        _ => ProviderError::Protocol {
+            message,
+            detail: None,
+        },
     }
 }
 

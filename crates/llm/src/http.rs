@@ -109,7 +109,8 @@ impl HttpClient {
             };
             return ProviderError::Unavailable {
                 status: None,
-                message: format!("{message}: {}", error_chain(&e)),
+                message,
+                detail: Some(error_chain(&e)),
             };
         }
         if e.is_timeout() {
@@ -127,7 +128,8 @@ impl HttpClient {
         };
         ProviderError::Unavailable {
             status: None,
-            message: format!("{kind}: {}", error_chain(&e)),
+            message: kind.to_owned(),
+            detail: Some(error_chain(&e)),
         }
     }
 }
@@ -148,7 +150,8 @@ pub fn http_client_with(timeouts: Timeouts) -> Result<HttpClient, ProviderError>
         builder = builder.timeout(limit);
     }
     let client = builder.build().map_err(|e| ProviderError::Protocol {
-        message: format!("cannot build HTTP client: {e}"),
+        message: "cannot build HTTP client".into(),
+        detail: Some(error_chain(&e)),
     })?;
     Ok(HttpClient { client, timeouts })
 }
@@ -255,6 +258,7 @@ pub fn status_error(
         408 | 500..=599 => ProviderError::Unavailable {
             status: Some(code),
             message: format!("HTTP {code}: {message}"),
+            detail: None,
         },
         _ => ProviderError::BadRequest {
             status: code,
@@ -304,12 +308,14 @@ impl Endpoint {
         for (name, value) in headers {
             let mut v = HeaderValue::from_str(value).map_err(|_| ProviderError::Protocol {
                 message: format!("header `{name}` has characters HTTP does not allow"),
+                detail: None,
             })?;
             v.set_sensitive(true);
             map.insert(*name, v);
         }
         let url = reqwest::Url::parse(&url).map_err(|e| ProviderError::Protocol {
-            message: format!("provider URL `{url}` is not valid: {e}"),
+            message: format!("provider URL is not valid: {e}"),
+            detail: Some(format!("URL `{url}`")),
         })?;
         Ok(Endpoint {
             client,
@@ -334,11 +340,25 @@ impl Endpoint {
                 Ok(resp) => return Ok((resp, attempt)),
                 Err(err) => match self.retry.delay(attempt, &err) {
                     Some(wait) => {
-                        tracing::debug!(attempt, ?wait, error = %err, "retrying provider call");
+                        tracing::debug!(
+                            attempt,
+                            ?wait,
+                            error = %err.log_detail(),
+                            "retrying provider call"
+                        );
                         tokio::time::sleep(wait).await;
                         attempt += 1;
                     }
-                    None => return Err(err),
+                    None => {
+                        // Callers get `err`'s Display, which leaves out URL and transport errors.
+                        tracing::debug!(
+                            retries = attempt,
+                            code = %err.code(),
+                            error = %err.log_detail(),
+                            "provider call failed"
+                        );
+                        return Err(err);
+                    }
                 },
             }
         }
@@ -379,8 +399,9 @@ async fn error_body(mut resp: Response) -> String {
             }
             Ok(None) => break,
             Err(e) => {
+                tracing::debug!(error = %error_chain(&e), "provider error body cut short");
                 if body.is_empty() {
-                    return format!("(error body unreadable: {e})");
+                    return "(error body unreadable)".into();
                 }
                 break;
             }
@@ -411,6 +432,7 @@ mod tests {
         let unavailable = ProviderError::Unavailable {
             status: Some(500),
             message: String::new(),
+            detail: None,
         };
         for attempt in 0..2 {
             let d = p.delay(attempt, &unavailable).unwrap_or_default();

@@ -222,6 +222,7 @@ impl Wire for OpenAi {
         let Some(msg) = resp.choices.into_iter().next().and_then(|c| c.message) else {
             return Err(ProviderError::Protocol {
                 message: "response has no choices[0].message".into(),
+                detail: None,
             });
         };
         if let Some(refusal) = msg.refusal {
@@ -250,6 +251,7 @@ impl Wire for OpenAi {
             Err(e) => {
                 return Step::Fail(ProviderError::Protocol {
                     message: format!("malformed stream chunk: {e}"),
+                    detail: None,
                 })
             }
         };
@@ -258,6 +260,7 @@ impl Wire for OpenAi {
             return Step::Fail(ProviderError::Unavailable {
                 status: None,
                 message: format!("error mid-stream: {message}"),
+                detail: None,
             });
         }
         let piece = chunk

@@ -72,6 +72,7 @@ where
                     let err = ProviderError::Unavailable {
                         status: None,
                         message: unfinished.into(),
+                        detail: None,
                     };
                     return Some((Err(err), None));
                 }
@@ -81,7 +82,8 @@ where
                 Some(Err(e)) => {
                     let err = ProviderError::Unavailable {
                         status: None,
-                        message: format!("stream interrupted: {e}"),
+                        message: "stream interrupted: not a valid event stream".into(),
+                        detail: Some(e.to_string()),
                     };
                     return Some((Err(err), None));
                 }

@@ -32,6 +32,7 @@ pub struct HttpProvider<W> {
 fn encode_error(e: serde_json::Error) -> ProviderError {
     ProviderError::Protocol {
         message: format!("cannot encode request: {e}"),
+        detail: None,
     }
 }
 
@@ -44,6 +45,7 @@ pub(crate) fn to_json<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, Provider
 pub(crate) fn from_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ProviderError> {
     serde_json::from_slice(body).map_err(|e| ProviderError::Protocol {
         message: format!("response is not valid JSON of the expected shape: {e}"),
+        detail: None,
     })
 }
 

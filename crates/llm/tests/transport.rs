@@ -257,3 +257,44 @@ async fn request_timeout_mid_stream_names_the_configured_duration() {
     assert_eq!(err.code(), ErrorCode::Timeout, "{err}");
     assert!(err.to_string().contains("400ms"), "{err}");
 }
+
+#[tokio::test]
+async fn connect_failure_tells_callers_nothing_about_the_base_url() {
+    // A port nothing listens on.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let base = format!("http://127.0.0.1:{port}/secret-internal-path");
+    let provider = openai(&base, RetryPolicy::none());
+    let err = provider
+        .complete(&request())
+        .await
+        .expect_err("nothing listens");
+    assert_eq!(err.code(), ErrorCode::ProviderUnavailable, "{err}");
+    let caller = err.to_string();
+    assert!(
+        caller.starts_with("provider unavailable: cannot connect"),
+        "{caller}"
+    );
+    for leak in [
+        "127.0.0.1",
+        &port.to_string(),
+        "secret-internal-path",
+        "http",
+    ] {
+        assert!(!caller.contains(leak), "`{leak}` in {caller}");
+    }
+    // Logs keep the whole story.
+    let log = err.log_detail();
+    assert!(
+        log.starts_with("provider unavailable: cannot connect"),
+        "{log}"
+    );
+    assert!(log.contains(&format!("127.0.0.1:{port}")), "{log}");
+    assert!(
+        log.contains("/secret-internal-path/chat/completions"),
+        "{log}"
+    );
+    assert!(log.contains("Connection refused"), "{log}");
+}
