@@ -347,4 +347,12 @@ mod tests {
         );
         assert!(cut.log_detail().contains("http://h:1/p"));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn redact_never_panics_and_leaves_no_url(text in ".{0,80}|([ -~]|://|sk-|Bearer ){0,30}") {
+            let out = redact(&text);
+            proptest::prop_assert!(!out.contains("://"), "{text:?} -> {out:?}");
+        }
+    }
 }

@@ -576,4 +576,27 @@ mod tests {
             ProviderError::BadRequest { .. }
         ));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn retry_after_never_panics(
+            value in "[ -~]{0,40}|[0-9eE.+-]{1,30}|(inf|-inf|NaN|infinity)",
+            ms in proptest::prelude::any::<bool>(),
+        ) {
+            let name = if ms { "retry-after-ms" } else { "retry-after" };
+            let wait = retry_after(&headers(&[(name, &value)]));
+            if let Some(wait) = wait {
+                // Whatever it is, the policy either waits at most max_delay or gives up.
+                let p = RetryPolicy::default();
+                let err = ProviderError::RateLimited { retry_after: Some(wait), message: String::new() };
+                proptest::prop_assert!(p.delay(0, &err).is_none_or(|d| d <= p.max_delay));
+            }
+        }
+
+        #[test]
+        fn http_dates_never_panic(value in ".{0,40}", secs in 0u64..400_000_000_000) {
+            let _ = http_date_delay(&value, UNIX_EPOCH + Duration::from_secs(secs));
+            let _ = http_date_delay(&format!("Sun, {value}"), UNIX_EPOCH);
+        }
+    }
 }

@@ -374,4 +374,69 @@ mod tests {
         assert_eq!(u.cache_read_tokens, Some(60));
         assert_eq!(u.prompt_tokens(), Some(100));
     }
+
+    fn event(name: &str, data: &str) -> SseEvent {
+        SseEvent {
+            event: name.to_owned(),
+            data: data.to_owned(),
+            id: String::new(),
+            retry: None,
+        }
+    }
+
+    const CHUNK: &str = r#"{"choices":[{"delta":{"content":"hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
+    const ANSWER: &str =
+        r#"{"choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":3}}"#;
+
+    proptest::proptest! {
+        #[test]
+        fn stream_chunks_never_panic_and_non_json_is_a_typed_error(data in ".*", name in ".*") {
+            let step = OpenAi::decode_event(&event(&name, &data));
+            let trimmed = data.trim();
+            if trimmed != "[DONE]" && !trimmed.is_empty()
+                && serde_json::from_str::<Value>(trimmed).is_err()
+            {
+                proptest::prop_assert!(
+                    matches!(step, Step::Fail(ProviderError::Protocol { .. })),
+                    "{data:?}"
+                );
+            }
+        }
+
+        #[test]
+        fn truncated_stream_chunks_are_typed_errors(cut in 1usize..CHUNK.len()) {
+            let step = OpenAi::decode_event(&event("", &CHUNK[..cut]));
+            proptest::prop_assert!(
+                matches!(step, Step::Fail(ProviderError::Protocol { .. })),
+                "cut at {}", cut
+            );
+        }
+
+        #[test]
+        fn answers_never_panic_and_garbage_is_a_typed_error(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let parsed = OpenAi::default().parse(&body);
+            if serde_json::from_slice::<Value>(&body).is_err() {
+                proptest::prop_assert!(
+                    matches!(parsed, Err(ProviderError::Protocol { .. })),
+                    "{parsed:?}"
+                );
+            }
+        }
+
+        #[test]
+        fn truncated_answers_are_typed_errors(cut in 0usize..ANSWER.len()) {
+            let parsed = OpenAi::default().parse(&ANSWER.as_bytes()[..cut]);
+            proptest::prop_assert!(
+                matches!(parsed, Err(ProviderError::Protocol { .. })),
+                "cut at {}: {:?}", cut, parsed
+            );
+        }
+
+        #[test]
+        fn error_bodies_never_panic(status in 400u16..600, body in ".*") {
+            let status = reqwest::StatusCode::from_u16(status).unwrap();
+            let err = classify(status, &reqwest::header::HeaderMap::new(), &body);
+            proptest::prop_assert!(!err.is_retryable() || status.as_u16() == 429 || status.as_u16() >= 500 || status.as_u16() == 408);
+        }
+    }
 }

@@ -122,3 +122,106 @@ pub(crate) fn decode_all<W: crate::wire::Wire>(
         Err(e) => panic!("no runtime: {e}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::anthropic::Anthropic;
+    use crate::openai::OpenAi;
+
+    /// A decoded stream ends either cleanly or with exactly one error, its last item.
+    fn well_formed(items: &[Result<StreamEvent, ProviderError>]) -> bool {
+        match items.iter().position(Result::is_err) {
+            None => true,
+            Some(i) => i == items.len() - 1,
+        }
+    }
+
+    /// Bytes that look like SSE often enough to reach every decoder branch: well-formed events of
+    /// both wire formats (arbitrary text, counts), end markers, comments, stray field lines and
+    /// arbitrary bytes, the whole possibly cut short anywhere.
+    fn sse_like() -> impl Strategy<Value = Vec<u8>> {
+        let text = || any::<String>().prop_map(|t| serde_json::to_string(&t).unwrap());
+        let n = || any::<u64>();
+        let event = prop_oneof![
+            text().prop_map(|t| format!("data: {{\"choices\":[{{\"delta\":{{\"content\":{t}}}}}]}}\n\n")),
+            (text(), n(), n()).prop_map(|(t, i, o)| format!(
+                "data: {{\"choices\":[{{\"delta\":{{\"content\":{t}}}}}],\
+                 \"usage\":{{\"prompt_tokens\":{i},\"completion_tokens\":{o}}}}}\n\n"
+            )),
+            (n(), n()).prop_map(|(i, c)| format!(
+                "data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":{i},\
+                 \"prompt_tokens_details\":{{\"cached_tokens\":{c}}}}}}}\n\n"
+            )),
+            text().prop_map(|t| format!("data: {{\"error\":{{\"message\":{t}}}}}\n\n")),
+            Just("data: [DONE]\n\n".to_owned()),
+            text().prop_map(|t| format!(
+                "event: content_block_delta\ndata: {{\"delta\":{{\"type\":\"text_delta\",\"text\":{t}}}}}\n\n"
+            )),
+            text().prop_map(|t| format!(
+                "event: content_block_delta\ndata: {{\"delta\":{{\"partial_json\":{t}}}}}\n\n"
+            )),
+            (n(), n()).prop_map(|(i, c)| format!(
+                "event: message_start\ndata: {{\"message\":{{\"usage\":{{\"input_tokens\":{i},\
+                 \"cache_read_input_tokens\":{c}}}}}}}\n\n"
+            )),
+            n().prop_map(|o| format!("event: message_delta\ndata: {{\"usage\":{{\"output_tokens\":{o}}}}}\n\n")),
+            text().prop_map(|t| format!(
+                "event: error\ndata: {{\"error\":{{\"type\":\"overloaded_error\",\"message\":{t}}}}}\n\n"
+            )),
+            Just("event: ping\ndata: {}\n\n".to_owned()),
+            Just("event: message_stop\ndata: {}\n\n".to_owned()),
+            Just(": keep-alive\n\n".to_owned()),
+            "(event|data|id|retry)?: ?[ -~]{0,40}\n\n?".prop_map(String::from),
+        ];
+        let piece = prop_oneof![
+            8 => event.prop_map(String::into_bytes),
+            1 => proptest::collection::vec(any::<u8>(), 0..16),
+        ];
+        (
+            proptest::collection::vec(piece, 0..12),
+            any::<proptest::sample::Index>(),
+        )
+            .prop_map(|(pieces, cut)| {
+                let mut body = pieces.concat();
+                // Half the time, cut short at an arbitrary byte.
+                if cut.index(2) == 0 {
+                    body.truncate(cut.index(body.len() + 1));
+                }
+                body
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn decoders_never_panic_on_arbitrary_bytes(
+            body in proptest::collection::vec(any::<u8>(), 0..512),
+            split in 1usize..64,
+        ) {
+            prop_assert!(well_formed(&decode_all::<OpenAi>(&body, split)));
+            prop_assert!(well_formed(&decode_all::<Anthropic>(&body, split)));
+        }
+
+        #[test]
+        fn decoders_never_panic_on_sse_like_bytes(body in sse_like(), split in 1usize..64) {
+            prop_assert!(well_formed(&decode_all::<OpenAi>(&body, split)));
+            prop_assert!(well_formed(&decode_all::<Anthropic>(&body, split)));
+        }
+
+        #[test]
+        fn how_a_body_is_split_does_not_matter(body in sse_like(), split in 1usize..64) {
+            let fmt = |items: Vec<Result<StreamEvent, ProviderError>>| format!("{items:?}");
+            prop_assert_eq!(
+                fmt(decode_all::<OpenAi>(&body, split)),
+                fmt(decode_all::<OpenAi>(&body, body.len().max(1)))
+            );
+            prop_assert_eq!(
+                fmt(decode_all::<Anthropic>(&body, split)),
+                fmt(decode_all::<Anthropic>(&body, body.len().max(1)))
+            );
+        }
+    }
+}
