@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::http::{status_error, Endpoint, RetryPolicy};
+use crate::http::{status_error, Endpoint, HttpClient, RetryPolicy};
 use crate::provider::{CompletionRequest, StreamEvent};
 use crate::sse::{SseEvent, Step};
 use crate::wire::{from_json, to_json, HttpProvider, Wire};
@@ -25,7 +25,7 @@ pub type AnthropicProvider = HttpProvider<Anthropic>;
 impl HttpProvider<Anthropic> {
     /// `base_url` with or without `/v1` (e.g. `https://api.anthropic.com`).
     pub fn anthropic(
-        client: reqwest::Client,
+        client: HttpClient,
         base_url: &str,
         api_key: Option<&Secret>,
         retry: RetryPolicy,
@@ -212,6 +212,7 @@ impl Wire for Anthropic {
             Err(e) => {
                 return Step::Fail(ProviderError::Protocol {
                     message: format!("malformed stream event `{}`: {e}", ev.event),
+                    detail: None,
                 })
             }
         };
@@ -261,6 +262,7 @@ fn stream_error(data: &str) -> ProviderError {
         "overloaded_error" | "api_error" => ProviderError::Unavailable {
             status: None,
             message: format!("{kind} mid-stream: {message}"),
+            detail: None,
         },
         "rate_limit_error" => ProviderError::RateLimited {
             retry_after: None,
@@ -270,7 +272,10 @@ fn stream_error(data: &str) -> ProviderError {
             status: 401,
             message,
         },
-        _ => ProviderError::Protocol { message },
+        _ => ProviderError::Protocol {
+            message,
+            detail: None,
+        },
     }
 }
 
@@ -305,5 +310,84 @@ mod tests {
         let (text, usage) = Anthropic.parse(body).unwrap();
         assert_eq!(text, r#"{"a":1}"#);
         assert_eq!(usage.output_tokens, Some(4));
+    }
+
+    fn event(name: &str, data: &str) -> SseEvent {
+        SseEvent {
+            event: name.to_owned(),
+            data: data.to_owned(),
+            id: String::new(),
+            retry: None,
+        }
+    }
+
+    /// Events whose data is parsed, with a well-formed sample of each.
+    const PARSED: [(&str, &str); 3] = [
+        (
+            "message_start",
+            r#"{"type":"message_start","message":{"usage":{"input_tokens":5,"output_tokens":1}}}"#,
+        ),
+        (
+            "message_delta",
+            r#"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":9}}"#,
+        ),
+        (
+            "content_block_delta",
+            r#"{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"hi"}}"#,
+        ),
+    ];
+    const ANSWER: &str =
+        r#"{"content":[{"type":"text","text":"hi"}],"usage":{"input_tokens":3,"output_tokens":4}}"#;
+
+    proptest::proptest! {
+        #[test]
+        fn stream_events_never_panic(
+            name in "(message_start|message_delta|content_block_delta|message_stop|error|ping|content_block_start|[a-z_]{0,12})",
+            data in ".*",
+        ) {
+            let step = Anthropic::decode_event(&event(&name, &data));
+            let parsed = PARSED.iter().any(|(n, _)| *n == name);
+            if parsed && serde_json::from_str::<Value>(&data).is_err() {
+                proptest::prop_assert!(
+                    matches!(step, Step::Fail(ProviderError::Protocol { .. })),
+                    "{name} {data:?}"
+                );
+            }
+        }
+
+        #[test]
+        fn truncated_stream_events_are_typed_errors(which in 0usize..3, cut in proptest::prelude::any::<proptest::sample::Index>()) {
+            let (name, data) = PARSED[which];
+            let data = &data[..cut.index(data.len())];
+            let step = Anthropic::decode_event(&event(name, data));
+            proptest::prop_assert!(matches!(step, Step::Fail(ProviderError::Protocol { .. })), "{name} {data:?}");
+        }
+
+        #[test]
+        fn answers_never_panic_and_garbage_is_a_typed_error(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let parsed = Anthropic.parse(&body);
+            if serde_json::from_slice::<Value>(&body).is_err() {
+                proptest::prop_assert!(
+                    matches!(parsed, Err(ProviderError::Protocol { .. })),
+                    "{parsed:?}"
+                );
+            }
+        }
+
+        #[test]
+        fn truncated_answers_are_typed_errors(cut in 0usize..ANSWER.len()) {
+            let parsed = Anthropic.parse(&ANSWER.as_bytes()[..cut]);
+            proptest::prop_assert!(
+                matches!(parsed, Err(ProviderError::Protocol { .. })),
+                "cut at {}: {:?}", cut, parsed
+            );
+        }
+
+        #[test]
+        fn error_bodies_and_error_events_never_panic(status in 400u16..600, body in ".*") {
+            let status = reqwest::StatusCode::from_u16(status).unwrap();
+            let _ = classify(status, &reqwest::header::HeaderMap::new(), &body);
+            let _ = stream_error(&body);
+        }
     }
 }

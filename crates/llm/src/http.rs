@@ -1,5 +1,5 @@
 //! HTTP plumbing shared by the wire formats: the client, status classification and retries.
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use reqwest::header::{HeaderMap, HeaderValue};
@@ -61,35 +61,99 @@ impl RetryPolicy {
     }
 }
 
-/// Builds the HTTP client providers share (one connection pool per process).
-pub fn http_client() -> Result<reqwest::Client, ProviderError> {
-    reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        .user_agent(concat!("vibectl-llm/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| ProviderError::Protocol {
-            message: format!("cannot build HTTP client: {e}"),
-        })
+/// Transport timeouts of the HTTP client providers share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Setting up a connection (DNS, TCP, TLS). Running out of it is a connect failure:
+    /// `PROVIDER_UNAVAILABLE`, retried like any other.
+    pub connect: Duration,
+    /// Each attempt as a whole, response body and stream included (`TIMEOUT`). `None`: no limit
+    /// here, the caller's own deadline applies.
+    pub request: Option<Duration>,
 }
 
-/// Maps a transport error from reqwest onto a provider error.
-pub fn transport_error(e: reqwest::Error) -> ProviderError {
-    if e.is_timeout() {
-        return ProviderError::Timeout(Duration::ZERO);
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            request: None,
+        }
     }
-    let kind = if e.is_connect() {
-        "cannot connect to provider"
-    } else if e.is_body() || e.is_decode() {
-        "connection lost while reading the response"
-    } else {
-        "request to provider failed"
-    };
-    ProviderError::Unavailable {
-        status: None,
-        message: format!("{kind}: {}", error_chain(&e)),
+}
+
+/// The HTTP client providers share (one connection pool per process) and the timeouts it was
+/// built with, so errors can name them.
+#[derive(Clone, Debug)]
+pub struct HttpClient {
+    client: reqwest::Client,
+    timeouts: Timeouts,
+}
+
+impl HttpClient {
+    /// The timeouts the client enforces.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
+
+    /// Maps a transport error from reqwest onto a provider error. Connect failures, timed out or
+    /// not, are `Unavailable` (retryable); other timeouts are `Timeout` with the configured limit.
+    pub fn transport_error(&self, e: reqwest::Error) -> ProviderError {
+        if e.is_connect() {
+            let message = if e.is_timeout() {
+                format!(
+                    "cannot connect to provider within {:?}",
+                    self.timeouts.connect
+                )
+            } else {
+                "cannot connect to provider".to_owned()
+            };
+            return ProviderError::Unavailable {
+                status: None,
+                message,
+                detail: Some(error_chain(&e)),
+            };
+        }
+        if e.is_timeout() {
+            if let Some(limit) = self.timeouts.request {
+                return ProviderError::Timeout(limit);
+            }
+            // Not our limit (there is none): the OS gave up on the connection.
+        }
+        let kind = if e.is_timeout() {
+            "connection timed out"
+        } else if e.is_body() || e.is_decode() {
+            "connection lost while reading the response"
+        } else {
+            "request to provider failed"
+        };
+        ProviderError::Unavailable {
+            status: None,
+            message: kind.to_owned(),
+            detail: Some(error_chain(&e)),
+        }
+    }
+}
+
+/// Builds the HTTP client providers share, with the default [`Timeouts`].
+pub fn http_client() -> Result<HttpClient, ProviderError> {
+    http_client_with(Timeouts::default())
+}
+
+/// Builds the HTTP client providers share, with the given timeouts.
+pub fn http_client_with(timeouts: Timeouts) -> Result<HttpClient, ProviderError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(timeouts.connect)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .user_agent(concat!("vibectl-llm/", env!("CARGO_PKG_VERSION")));
+    if let Some(limit) = timeouts.request {
+        builder = builder.timeout(limit);
+    }
+    let client = builder.build().map_err(|e| ProviderError::Protocol {
+        message: "cannot build HTTP client".into(),
+        detail: Some(error_chain(&e)),
+    })?;
+    Ok(HttpClient { client, timeouts })
 }
 
 /// The error and its sources on one line (reqwest's top-level message alone says little).
@@ -104,14 +168,73 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// Parses `retry-after` (seconds, possibly fractional) or `retry-after-ms`.
+/// Parses `retry-after` (seconds, possibly fractional, or an HTTP date) or `retry-after-ms`. Never panics: a
+/// value too large for a [`Duration`] (`1e20`, `inf`) becomes [`Duration::MAX`], longer than any
+/// policy waits; negative, NaN and unparsable values count as absent.
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let get = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(ms) = get("retry-after-ms").and_then(|v| v.trim().parse::<f64>().ok()) {
-        return (ms.is_finite() && ms >= 0.0).then(|| Duration::from_secs_f64(ms / 1000.0));
+        return float_secs(ms / 1000.0);
     }
-    let secs = get("retry-after")?.trim().parse::<f64>().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    let raw = get("retry-after")?.trim();
+    match raw.parse::<f64>() {
+        Ok(secs) => float_secs(secs),
+        Err(_) => http_date_delay(raw, SystemTime::now()),
+    }
+}
+
+/// The wait from `now` until an IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`, the form RFC 9110
+/// says senders must use), zero when it has passed; `None` for anything else.
+fn http_date_delay(value: &str, now: SystemTime) -> Option<Duration> {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    fn digits(s: &str, n: usize) -> Option<i64> {
+        (s.len() == n && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    }
+    let rest = value.get(3..)?.strip_prefix(", ")?;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts[..] else {
+        return None;
+    };
+    let times: Vec<&str> = time.split(':').collect();
+    let [hh, mm, ss] = times[..] else {
+        return None;
+    };
+    let (day, year) = (digits(day, 2)?, digits(year, 4)?);
+    let month = MONTHS.iter().position(|m| *m == month)? as i64 + 1;
+    let (hh, mm, ss) = (digits(hh, 2)?, digits(mm, 2)?, digits(ss, 2)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if !(1..=month_days).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let (era, yoe) = (y.div_euclid(400), y.rem_euclid(400));
+    let doy = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
+    let secs = days * 86_400 + hh * 3_600 + mm * 60 + ss;
+    let at = u64::try_from(secs)
+        .ok()
+        .and_then(|s| UNIX_EPOCH.checked_add(Duration::from_secs(s)))
+        .unwrap_or(UNIX_EPOCH);
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Seconds as a duration, saturating at [`Duration::MAX`]; `None` for negative values and NaN.
+fn float_secs(secs: f64) -> Option<Duration> {
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX))
 }
 
 /// Classifies a non-success HTTP status; `context_length` says whether the body named a too-long prompt.
@@ -135,6 +258,7 @@ pub fn status_error(
         408 | 500..=599 => ProviderError::Unavailable {
             status: Some(code),
             message: format!("HTTP {code}: {message}"),
+            detail: None,
         },
         _ => ProviderError::BadRequest {
             status: code,
@@ -150,7 +274,7 @@ pub type Classify = fn(StatusCode, &HeaderMap, &str) -> ProviderError;
 /// is never logged), retry policy and the wire format's error classification.
 #[derive(Clone)]
 pub struct Endpoint {
-    client: reqwest::Client,
+    client: HttpClient,
     /// Parsed once: parsing per request showed up in profiles.
     url: reqwest::Url,
     headers: HeaderMap,
@@ -170,7 +294,7 @@ impl std::fmt::Debug for Endpoint {
 impl Endpoint {
     /// An endpoint; `headers` are sent on every request (values are marked sensitive).
     pub fn new(
-        client: reqwest::Client,
+        client: HttpClient,
         url: String,
         headers: &[(&'static str, &str)],
         retry: RetryPolicy,
@@ -184,12 +308,14 @@ impl Endpoint {
         for (name, value) in headers {
             let mut v = HeaderValue::from_str(value).map_err(|_| ProviderError::Protocol {
                 message: format!("header `{name}` has characters HTTP does not allow"),
+                detail: None,
             })?;
             v.set_sensitive(true);
             map.insert(*name, v);
         }
         let url = reqwest::Url::parse(&url).map_err(|e| ProviderError::Protocol {
-            message: format!("provider URL `{url}` is not valid: {e}"),
+            message: format!("provider URL is not valid: {e}"),
+            detail: Some(format!("URL `{url}`")),
         })?;
         Ok(Endpoint {
             client,
@@ -198,6 +324,11 @@ impl Endpoint {
             retry,
             classify,
         })
+    }
+
+    /// The client the endpoint sends with.
+    pub fn client(&self) -> &HttpClient {
+        &self.client
     }
 
     /// POSTs `body`, retrying transient failures, until a success status arrives; returns the
@@ -209,11 +340,25 @@ impl Endpoint {
                 Ok(resp) => return Ok((resp, attempt)),
                 Err(err) => match self.retry.delay(attempt, &err) {
                     Some(wait) => {
-                        tracing::debug!(attempt, ?wait, error = %err, "retrying provider call");
+                        tracing::debug!(
+                            attempt,
+                            ?wait,
+                            error = %err.log_detail(),
+                            "retrying provider call"
+                        );
                         tokio::time::sleep(wait).await;
                         attempt += 1;
                     }
-                    None => return Err(err),
+                    None => {
+                        // Callers get `err`'s Display, which leaves out URL and transport errors.
+                        tracing::debug!(
+                            retries = attempt,
+                            code = %err.code(),
+                            error = %err.log_detail(),
+                            "provider call failed"
+                        );
+                        return Err(err);
+                    }
                 },
             }
         }
@@ -222,12 +367,13 @@ impl Endpoint {
     async fn post_once(&self, body: Bytes) -> Result<Response, ProviderError> {
         let resp = self
             .client
+            .client
             .post(self.url.clone())
             .headers(self.headers.clone())
             .body(body)
             .send()
             .await
-            .map_err(transport_error)?;
+            .map_err(|e| self.client.transport_error(e))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -238,13 +384,30 @@ impl Endpoint {
     }
 }
 
-/// Reads an error body, bounded so a hostile provider cannot make us buffer without limit.
-async fn error_body(resp: Response) -> String {
-    const MAX: usize = 16 * 1024;
-    match resp.bytes().await {
-        Ok(b) => String::from_utf8_lossy(&b[..b.len().min(MAX)]).into_owned(),
-        Err(e) => format!("(error body unreadable: {e})"),
+/// The most of an error body we read; the rest is never received (the connection is dropped).
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Reads at most [`MAX_ERROR_BODY`] bytes of an error body, chunk by chunk, so a hostile or broken
+/// provider sending a huge or endless body can neither make us buffer it nor keep us waiting.
+async fn error_body(mut resp: Response) -> String {
+    let mut body = Vec::new();
+    while body.len() < MAX_ERROR_BODY {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = MAX_ERROR_BODY - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::debug!(error = %error_chain(&e), "provider error body cut short");
+                if body.is_empty() {
+                    return "(error body unreadable)".into();
+                }
+                break;
+            }
+        }
     }
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 #[cfg(test)]
@@ -269,6 +432,7 @@ mod tests {
         let unavailable = ProviderError::Unavailable {
             status: Some(500),
             message: String::new(),
+            detail: None,
         };
         for attempt in 0..2 {
             let d = p.delay(attempt, &unavailable).unwrap_or_default();
@@ -280,6 +444,115 @@ mod tests {
             message: String::new(),
         };
         assert_eq!(p.delay(0, &auth), None);
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                h.insert(*name, v);
+            }
+        }
+        h
+    }
+
+    #[test]
+    fn retry_after_never_panics_and_huge_values_mean_give_up() {
+        let p = RetryPolicy::default();
+        for name in ["retry-after", "retry-after-ms"] {
+            for value in [
+                "1e20",
+                "1e300",
+                "1.8e19",
+                "18446744073709551616",
+                "inf",
+                "-inf",
+                "NaN",
+                "-1",
+                "-0",
+                "0x10",
+                "",
+                " ",
+                "abc",
+                "1e-400",
+            ] {
+                let after = retry_after(&headers(&[(name, value)]));
+                let err = status_error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    &headers(&[(name, value)]),
+                    String::new(),
+                    false,
+                );
+                assert_eq!(err.code(), crate::ErrorCode::ProviderRateLimited);
+                if let Some(d) = after {
+                    assert!(
+                        d <= Duration::from_secs(1) || p.delay(0, &err).is_none(),
+                        "{name}: {value} -> {d:?}"
+                    );
+                }
+            }
+            // Too large to represent: longer than we will ever wait, so no retry.
+            let err = status_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                &headers(&[(name, "1e20")]),
+                String::new(),
+                false,
+            );
+            assert!(
+                matches!(
+                    err,
+                    ProviderError::RateLimited {
+                        retry_after: Some(_),
+                        ..
+                    }
+                ),
+                "{name}: {err:?}"
+            );
+            assert_eq!(p.delay(0, &err), None, "{name}");
+        }
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "1.5")])),
+            Some(Duration::from_millis(1500))
+        );
+        assert_eq!(
+            retry_after(&headers(&[("retry-after-ms", "250")])),
+            Some(Duration::from_millis(250))
+        );
+    }
+
+    #[test]
+    fn retry_after_http_date() {
+        // 784111777 = Sun, 06 Nov 1994 08:49:37 GMT (the RFC 9110 example).
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777 - 30);
+        let at = |v: &str| http_date_delay(v, now);
+        assert_eq!(
+            at("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            at("Sun, 06 Nov 1994 08:49:00 GMT"),
+            Some(Duration::ZERO),
+            "past"
+        );
+        assert_eq!(
+            at("Tue, 01 Mar 2000 00:00:00 GMT"),
+            Some(Duration::from_secs(951_868_800 - 784_111_747))
+        );
+        for bad in [
+            "Sun, 06 Nov 1994 08:49:37",
+            "Sun, 31 Feb 1994 08:49:37 GMT",
+            "Sun, 06 Foo 1994 08:49:37 GMT",
+            "Sun, 06 Nov 1994 24:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun, 06 Nov 99999999999999999999 08:49:37 GMT",
+            "",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+        // Through the header, against the real clock: far future means give up.
+        let h = headers(&[("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT")]);
+        let wait = retry_after(&h).unwrap_or_default();
+        assert!(wait > Duration::from_secs(86_400 * 365 * 7000), "{wait:?}");
     }
 
     #[test]
@@ -302,5 +575,28 @@ mod tests {
             status_error(s(400), &h, String::new(), false),
             ProviderError::BadRequest { .. }
         ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn retry_after_never_panics(
+            value in "[ -~]{0,40}|[0-9eE.+-]{1,30}|(inf|-inf|NaN|infinity)",
+            ms in proptest::prelude::any::<bool>(),
+        ) {
+            let name = if ms { "retry-after-ms" } else { "retry-after" };
+            let wait = retry_after(&headers(&[(name, &value)]));
+            if let Some(wait) = wait {
+                // Whatever it is, the policy either waits at most max_delay or gives up.
+                let p = RetryPolicy::default();
+                let err = ProviderError::RateLimited { retry_after: Some(wait), message: String::new() };
+                proptest::prop_assert!(p.delay(0, &err).is_none_or(|d| d <= p.max_delay));
+            }
+        }
+
+        #[test]
+        fn http_dates_never_panic(value in ".{0,40}", secs in 0u64..400_000_000_000) {
+            let _ = http_date_delay(&value, UNIX_EPOCH + Duration::from_secs(secs));
+            let _ = http_date_delay(&format!("Sun, {value}"), UNIX_EPOCH);
+        }
     }
 }

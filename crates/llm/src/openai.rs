@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::http::{status_error, Endpoint, RetryPolicy};
+use crate::http::{status_error, Endpoint, HttpClient, RetryPolicy};
 use crate::provider::{CompletionRequest, StreamEvent};
 use crate::sse::{SseEvent, Step};
 use crate::wire::{from_json, to_json, HttpProvider, Wire};
@@ -24,7 +24,7 @@ pub type OpenAiProvider = HttpProvider<OpenAi>;
 impl HttpProvider<OpenAi> {
     /// `base_url` including the version path (e.g. `https://api.openai.com/v1`).
     pub fn openai(
-        client: reqwest::Client,
+        client: HttpClient,
         base_url: &str,
         api_key: Option<&Secret>,
         retry: RetryPolicy,
@@ -222,6 +222,7 @@ impl Wire for OpenAi {
         let Some(msg) = resp.choices.into_iter().next().and_then(|c| c.message) else {
             return Err(ProviderError::Protocol {
                 message: "response has no choices[0].message".into(),
+                detail: None,
             });
         };
         if let Some(refusal) = msg.refusal {
@@ -250,6 +251,7 @@ impl Wire for OpenAi {
             Err(e) => {
                 return Step::Fail(ProviderError::Protocol {
                     message: format!("malformed stream chunk: {e}"),
+                    detail: None,
                 })
             }
         };
@@ -258,6 +260,7 @@ impl Wire for OpenAi {
             return Step::Fail(ProviderError::Unavailable {
                 status: None,
                 message: format!("error mid-stream: {message}"),
+                detail: None,
             });
         }
         let piece = chunk
@@ -266,12 +269,15 @@ impl Wire for OpenAi {
             .next()
             .and_then(|c| c.delta)
             .and_then(|d| d.content);
-        if let Some(piece) = piece.filter(|p| !p.is_empty()) {
-            return Step::Emit(StreamEvent::Text(piece.into_owned()));
-        }
-        match chunk.usage {
-            Some(u) => Step::Emit(StreamEvent::Usage(Usage::from(&u))),
-            None => Step::Skip,
+        // Some compatible servers (vLLM, llama.cpp) send usage on the last content chunk: keep both.
+        let text = piece
+            .filter(|p| !p.is_empty())
+            .map(|p| StreamEvent::Text(p.into_owned()));
+        let usage = chunk.usage.map(|u| StreamEvent::Usage(Usage::from(&u)));
+        match (text, usage) {
+            (Some(text), Some(usage)) => Step::EmitTwo(text, usage),
+            (Some(one), None) | (None, Some(one)) => Step::Emit(one),
+            (None, None) => Step::Skip,
         }
     }
 }
@@ -324,6 +330,41 @@ mod tests {
         assert!(compat.get("stream").is_none());
     }
 
+    fn decode_sse(body: &str, split: usize) -> Vec<Result<StreamEvent, ProviderError>> {
+        crate::sse::decode_all::<OpenAi>(body.as_bytes(), split)
+    }
+
+    #[test]
+    fn a_chunk_with_text_and_usage_yields_both() {
+        // vLLM and llama.cpp put usage on the last content chunk.
+        let body = concat!(
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}],",
+            "\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\n",
+            "data: [DONE]\n\n",
+        );
+        for split in [1, 7, body.len()] {
+            let events: Vec<StreamEvent> = decode_sse(body, split)
+                .into_iter()
+                .map(|e| e.unwrap())
+                .collect();
+            let usage = Usage {
+                input_tokens: Some(7),
+                output_tokens: Some(2),
+                ..Default::default()
+            };
+            assert_eq!(
+                events,
+                [
+                    StreamEvent::Text("Hel".into()),
+                    StreamEvent::Text("lo".into()),
+                    StreamEvent::Usage(usage),
+                ],
+                "split {split}"
+            );
+        }
+    }
+
     #[test]
     fn cached_tokens_are_split_out_of_prompt_tokens() {
         let body = br#"{"choices":[{"message":{"role":"assistant","content":"hi \"there\""}}],"usage":{"prompt_tokens":100,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":60}}}"#;
@@ -332,5 +373,70 @@ mod tests {
         assert_eq!(u.input_tokens, Some(40));
         assert_eq!(u.cache_read_tokens, Some(60));
         assert_eq!(u.prompt_tokens(), Some(100));
+    }
+
+    fn event(name: &str, data: &str) -> SseEvent {
+        SseEvent {
+            event: name.to_owned(),
+            data: data.to_owned(),
+            id: String::new(),
+            retry: None,
+        }
+    }
+
+    const CHUNK: &str = r#"{"choices":[{"delta":{"content":"hi"}}],"usage":{"prompt_tokens":3,"completion_tokens":1}}"#;
+    const ANSWER: &str =
+        r#"{"choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":3}}"#;
+
+    proptest::proptest! {
+        #[test]
+        fn stream_chunks_never_panic_and_non_json_is_a_typed_error(data in ".*", name in ".*") {
+            let step = OpenAi::decode_event(&event(&name, &data));
+            let trimmed = data.trim();
+            if trimmed != "[DONE]" && !trimmed.is_empty()
+                && serde_json::from_str::<Value>(trimmed).is_err()
+            {
+                proptest::prop_assert!(
+                    matches!(step, Step::Fail(ProviderError::Protocol { .. })),
+                    "{data:?}"
+                );
+            }
+        }
+
+        #[test]
+        fn truncated_stream_chunks_are_typed_errors(cut in 1usize..CHUNK.len()) {
+            let step = OpenAi::decode_event(&event("", &CHUNK[..cut]));
+            proptest::prop_assert!(
+                matches!(step, Step::Fail(ProviderError::Protocol { .. })),
+                "cut at {}", cut
+            );
+        }
+
+        #[test]
+        fn answers_never_panic_and_garbage_is_a_typed_error(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256)) {
+            let parsed = OpenAi::default().parse(&body);
+            if serde_json::from_slice::<Value>(&body).is_err() {
+                proptest::prop_assert!(
+                    matches!(parsed, Err(ProviderError::Protocol { .. })),
+                    "{parsed:?}"
+                );
+            }
+        }
+
+        #[test]
+        fn truncated_answers_are_typed_errors(cut in 0usize..ANSWER.len()) {
+            let parsed = OpenAi::default().parse(&ANSWER.as_bytes()[..cut]);
+            proptest::prop_assert!(
+                matches!(parsed, Err(ProviderError::Protocol { .. })),
+                "cut at {}: {:?}", cut, parsed
+            );
+        }
+
+        #[test]
+        fn error_bodies_never_panic(status in 400u16..600, body in ".*") {
+            let status = reqwest::StatusCode::from_u16(status).unwrap();
+            let err = classify(status, &reqwest::header::HeaderMap::new(), &body);
+            proptest::prop_assert!(!err.is_retryable() || status.as_u16() == 429 || status.as_u16() >= 500 || status.as_u16() == 408);
+        }
     }
 }

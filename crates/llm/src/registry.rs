@@ -5,7 +5,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::anthropic::AnthropicProvider;
-use crate::http::{http_client, RetryPolicy};
+use crate::http::{http_client, HttpClient, RetryPolicy};
 use crate::openai::OpenAiProvider;
 use crate::{Provider, ProviderError, Secret};
 
@@ -89,7 +89,7 @@ pub struct ProviderSettings {
 
 impl ProviderSettings {
     /// Builds the client for these settings on a shared connection pool.
-    pub fn build(&self, client: reqwest::Client) -> Result<Arc<dyn Provider>, ProviderError> {
+    pub fn build(&self, client: HttpClient) -> Result<Arc<dyn Provider>, ProviderError> {
         let key = self.api_key.as_ref();
         Ok(match self.wire {
             WireFormat::Anthropic => Arc::new(AnthropicProvider::anthropic(

@@ -1,8 +1,9 @@
 //! Server-sent events from a provider response, decoded one event at a time without buffering ahead.
-use eventsource_stream::{Event, Eventsource};
+use eventsource_stream::{Event, EventStreamError, Eventsource};
 use futures::stream::BoxStream;
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 
+use crate::http::HttpClient;
 use crate::provider::StreamEvent;
 use crate::ProviderError;
 
@@ -13,6 +14,8 @@ pub type SseEvent = Event;
 pub enum Step {
     /// Yield this event.
     Emit(StreamEvent),
+    /// Yield these two events, in order (e.g. text and usage from one chunk).
+    EmitTwo(StreamEvent, StreamEvent),
     /// Nothing to yield (keep-alives, bookkeeping events).
     Skip,
     /// The provider's end-of-message marker.
@@ -22,43 +25,203 @@ pub enum Step {
 }
 
 /// Turns an SSE response into provider events. A body that ends without the wire format's
-/// end-of-message marker yields `unfinished` as `PROVIDER_UNAVAILABLE`.
+/// end-of-message marker yields `unfinished` as `PROVIDER_UNAVAILABLE`; transport errors are
+/// classified by `client` (which sent the request).
 pub fn event_stream<F>(
     resp: reqwest::Response,
+    client: HttpClient,
     decode: F,
     unfinished: &'static str,
 ) -> BoxStream<'static, Result<StreamEvent, ProviderError>>
 where
     F: FnMut(&SseEvent) -> Step + Send + 'static,
 {
-    let sse = resp.bytes_stream().eventsource();
-    futures::stream::unfold(Some((sse, decode)), move |state| async move {
-        let (mut sse, mut decode) = state?;
+    decode_stream(
+        resp.bytes_stream(),
+        move |e| client.transport_error(e),
+        decode,
+        unfinished,
+    )
+}
+
+/// [`event_stream`] over any byte stream: `transport` classifies the stream's own errors.
+pub fn decode_stream<S, B, E, T, F>(
+    bytes: S,
+    transport: T,
+    decode: F,
+    unfinished: &'static str,
+) -> BoxStream<'static, Result<StreamEvent, ProviderError>>
+where
+    S: Stream<Item = Result<B, E>> + Send + Unpin + 'static,
+    B: AsRef<[u8]> + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+    T: FnMut(E) -> ProviderError + Send + 'static,
+    F: FnMut(&SseEvent) -> Step + Send + 'static,
+{
+    let sse = bytes.eventsource();
+    // The state carries an event still to yield: the second of a `Step::EmitTwo`.
+    let start = Some((sse, decode, transport, None::<StreamEvent>));
+    futures::stream::unfold(start, move |state| async move {
+        let (mut sse, mut decode, mut transport, pending) = state?;
+        if let Some(item) = pending {
+            return Some((Ok(item), Some((sse, decode, transport, None))));
+        }
         loop {
             let ev = match sse.next().await {
                 None => {
                     let err = ProviderError::Unavailable {
                         status: None,
                         message: unfinished.into(),
+                        detail: None,
                     };
                     return Some((Err(err), None));
+                }
+                Some(Err(EventStreamError::Transport(e))) => {
+                    return Some((Err(transport(e)), None));
                 }
                 Some(Err(e)) => {
                     let err = ProviderError::Unavailable {
                         status: None,
-                        message: format!("stream interrupted: {e}"),
+                        message: "stream interrupted: not a valid event stream".into(),
+                        detail: Some(e.to_string()),
                     };
                     return Some((Err(err), None));
                 }
                 Some(Ok(ev)) => ev,
             };
-            match decode(&ev) {
-                Step::Emit(item) => return Some((Ok(item), Some((sse, decode)))),
+            let (item, pending) = match decode(&ev) {
+                Step::Emit(item) => (item, None),
+                Step::EmitTwo(first, second) => (first, Some(second)),
                 Step::Skip => continue,
                 Step::Finish => return None,
                 Step::Fail(err) => return Some((Err(err), None)),
-            }
+            };
+            return Some((Ok(item), Some((sse, decode, transport, pending))));
         }
     })
     .boxed()
+}
+
+/// Runs `body` through [`decode_stream`] with wire format `W`'s decoder, in pieces of `split`
+/// bytes, and collects everything it yields.
+#[cfg(test)]
+pub(crate) fn decode_all<W: crate::wire::Wire>(
+    body: &[u8],
+    split: usize,
+) -> Vec<Result<StreamEvent, ProviderError>> {
+    let pieces: Vec<Result<Vec<u8>, std::convert::Infallible>> =
+        body.chunks(split.max(1)).map(|c| Ok(c.to_vec())).collect();
+    let stream = decode_stream(
+        futures::stream::iter(pieces),
+        |e| match e {},
+        W::decode_event,
+        W::UNFINISHED,
+    );
+    match tokio::runtime::Builder::new_current_thread().build() {
+        Ok(rt) => rt.block_on(stream.collect()),
+        Err(e) => panic!("no runtime: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::anthropic::Anthropic;
+    use crate::openai::OpenAi;
+
+    /// A decoded stream ends either cleanly or with exactly one error, its last item.
+    fn well_formed(items: &[Result<StreamEvent, ProviderError>]) -> bool {
+        match items.iter().position(Result::is_err) {
+            None => true,
+            Some(i) => i == items.len() - 1,
+        }
+    }
+
+    /// Bytes that look like SSE often enough to reach every decoder branch: well-formed events of
+    /// both wire formats (arbitrary text, counts), end markers, comments, stray field lines and
+    /// arbitrary bytes, the whole possibly cut short anywhere.
+    fn sse_like() -> impl Strategy<Value = Vec<u8>> {
+        let text = || any::<String>().prop_map(|t| serde_json::to_string(&t).unwrap());
+        let n = || any::<u64>();
+        let event = prop_oneof![
+            text().prop_map(|t| format!("data: {{\"choices\":[{{\"delta\":{{\"content\":{t}}}}}]}}\n\n")),
+            (text(), n(), n()).prop_map(|(t, i, o)| format!(
+                "data: {{\"choices\":[{{\"delta\":{{\"content\":{t}}}}}],\
+                 \"usage\":{{\"prompt_tokens\":{i},\"completion_tokens\":{o}}}}}\n\n"
+            )),
+            (n(), n()).prop_map(|(i, c)| format!(
+                "data: {{\"choices\":[],\"usage\":{{\"prompt_tokens\":{i},\
+                 \"prompt_tokens_details\":{{\"cached_tokens\":{c}}}}}}}\n\n"
+            )),
+            text().prop_map(|t| format!("data: {{\"error\":{{\"message\":{t}}}}}\n\n")),
+            Just("data: [DONE]\n\n".to_owned()),
+            text().prop_map(|t| format!(
+                "event: content_block_delta\ndata: {{\"delta\":{{\"type\":\"text_delta\",\"text\":{t}}}}}\n\n"
+            )),
+            text().prop_map(|t| format!(
+                "event: content_block_delta\ndata: {{\"delta\":{{\"partial_json\":{t}}}}}\n\n"
+            )),
+            (n(), n()).prop_map(|(i, c)| format!(
+                "event: message_start\ndata: {{\"message\":{{\"usage\":{{\"input_tokens\":{i},\
+                 \"cache_read_input_tokens\":{c}}}}}}}\n\n"
+            )),
+            n().prop_map(|o| format!("event: message_delta\ndata: {{\"usage\":{{\"output_tokens\":{o}}}}}\n\n")),
+            text().prop_map(|t| format!(
+                "event: error\ndata: {{\"error\":{{\"type\":\"overloaded_error\",\"message\":{t}}}}}\n\n"
+            )),
+            Just("event: ping\ndata: {}\n\n".to_owned()),
+            Just("event: message_stop\ndata: {}\n\n".to_owned()),
+            Just(": keep-alive\n\n".to_owned()),
+            "(event|data|id|retry)?: ?[ -~]{0,40}\n\n?".prop_map(String::from),
+        ];
+        let piece = prop_oneof![
+            8 => event.prop_map(String::into_bytes),
+            1 => proptest::collection::vec(any::<u8>(), 0..16),
+        ];
+        (
+            proptest::collection::vec(piece, 0..12),
+            any::<proptest::sample::Index>(),
+        )
+            .prop_map(|(pieces, cut)| {
+                let mut body = pieces.concat();
+                // Half the time, cut short at an arbitrary byte.
+                if cut.index(2) == 0 {
+                    body.truncate(cut.index(body.len() + 1));
+                }
+                body
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn decoders_never_panic_on_arbitrary_bytes(
+            body in proptest::collection::vec(any::<u8>(), 0..512),
+            split in 1usize..64,
+        ) {
+            prop_assert!(well_formed(&decode_all::<OpenAi>(&body, split)));
+            prop_assert!(well_formed(&decode_all::<Anthropic>(&body, split)));
+        }
+
+        #[test]
+        fn decoders_never_panic_on_sse_like_bytes(body in sse_like(), split in 1usize..64) {
+            prop_assert!(well_formed(&decode_all::<OpenAi>(&body, split)));
+            prop_assert!(well_formed(&decode_all::<Anthropic>(&body, split)));
+        }
+
+        #[test]
+        fn how_a_body_is_split_does_not_matter(body in sse_like(), split in 1usize..64) {
+            let fmt = |items: Vec<Result<StreamEvent, ProviderError>>| format!("{items:?}");
+            prop_assert_eq!(
+                fmt(decode_all::<OpenAi>(&body, split)),
+                fmt(decode_all::<OpenAi>(&body, body.len().max(1)))
+            );
+            prop_assert_eq!(
+                fmt(decode_all::<Anthropic>(&body, split)),
+                fmt(decode_all::<Anthropic>(&body, body.len().max(1)))
+            );
+        }
+    }
 }

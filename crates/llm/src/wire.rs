@@ -2,7 +2,7 @@
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
-use crate::http::{transport_error, Endpoint};
+use crate::http::Endpoint;
 use crate::provider::{Completion, CompletionRequest, Provider, ProviderStream};
 use crate::sse::{event_stream, SseEvent, Step};
 use crate::{ProviderError, Usage};
@@ -32,6 +32,7 @@ pub struct HttpProvider<W> {
 fn encode_error(e: serde_json::Error) -> ProviderError {
     ProviderError::Protocol {
         message: format!("cannot encode request: {e}"),
+        detail: None,
     }
 }
 
@@ -44,6 +45,7 @@ pub(crate) fn to_json<T: serde::Serialize>(body: &T) -> Result<Vec<u8>, Provider
 pub(crate) fn from_json<'a, T: serde::Deserialize<'a>>(body: &'a [u8]) -> Result<T, ProviderError> {
     serde_json::from_slice(body).map_err(|e| ProviderError::Protocol {
         message: format!("response is not valid JSON of the expected shape: {e}"),
+        detail: None,
     })
 }
 
@@ -55,7 +57,10 @@ impl<W: Wire> Provider for HttpProvider<W> {
         Box::pin(async move {
             let body = Bytes::from(self.wire.encode(request, false)?);
             let (resp, retry_count) = self.endpoint.post(body).await?;
-            let bytes = resp.bytes().await.map_err(transport_error)?;
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| self.endpoint.client().transport_error(e))?;
             let (text, usage) = self.wire.parse(&bytes)?;
             Ok(Completion {
                 text,
@@ -73,7 +78,12 @@ impl<W: Wire> Provider for HttpProvider<W> {
             let body = Bytes::from(self.wire.encode(request, true)?);
             let (resp, retry_count) = self.endpoint.post(body).await?;
             Ok(ProviderStream {
-                events: event_stream(resp, W::decode_event, W::UNFINISHED),
+                events: event_stream(
+                    resp,
+                    self.endpoint.client().clone(),
+                    W::decode_event,
+                    W::UNFINISHED,
+                ),
                 retry_count,
             })
         })
