@@ -83,7 +83,8 @@ pub enum ModelError {
         message: String,
     },
     /// The provider failed (direct mode).
-    #[error("{0}")]
+    /// (In direct mode the user is the operator: the full detail, URL and cause included.)
+    #[error("{}", .0.log_detail())]
     Provider(#[from] vibectl_llm::ProviderError),
     /// The model name is unknown, or no model could be chosen.
     #[error("{0}")]

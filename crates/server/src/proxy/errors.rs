@@ -36,6 +36,8 @@ impl CallError {
 impl From<ProviderError> for CallError {
     fn from(e: ProviderError) -> Self {
         let code = e.code();
+        // The caller gets the safe text; the operator's log gets URLs and transport causes.
+        tracing::warn!(code = %code.as_str(), detail = %e.log_detail(), "provider call failed");
         let message = match &e {
             ProviderError::Auth { .. } => {
                 "the provider rejected the server's API key; the operator must fix the provider key"

@@ -80,7 +80,7 @@ impl ProxyState {
         }
         let settings: Vec<_> = statuses.iter().filter_map(|s| s.settings.clone()).collect();
         let providers = ProviderRegistry::new(&settings)
-            .map_err(|e| StateError(vec![ConfigError::new("providers", e.to_string())]))?;
+            .map_err(|e| StateError(vec![ConfigError::new("providers", e.log_detail())]))?;
         let state = Self::new(
             full,
             providers,
