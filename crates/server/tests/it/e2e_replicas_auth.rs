@@ -2,8 +2,8 @@
 //! the verified token subject hold across both, and a revocation made with the CLI (registry in
 //! Redis) is honoured by both.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-mod secure;
+use crate::common;
+use crate::secure;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! Start-up, health, reflection, safety of the bind address, secrets in logs, graceful shutdown.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

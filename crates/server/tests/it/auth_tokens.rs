@@ -2,8 +2,8 @@
 //! provider is reached, valid ones (HS256, RS256 and EdDSA with `kid`) accepted on unary and
 //! streaming calls, revocation picked up by a running server, and the audit log.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-mod secure;
+use crate::common;
+use crate::secure;
 
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -1,8 +1,7 @@
 //! End to end in direct mode: the real vibectl binary, the mock provider, the real kubectl and
 //! the fake Kubernetes API.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod plan_safety;
-mod support;
+use crate::support;
 
 use support::World;
 use vibectl_testkit::fake_kube::Resource;

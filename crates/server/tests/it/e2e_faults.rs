@@ -1,7 +1,7 @@
 //! Provider faults become their documented error codes; retries; the server keeps serving and
 //! leaks neither connections nor file descriptors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,8 +1,8 @@
 //! Limits, budgets and the usage ledger, end to end: the real binary and the mock provider.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod limits_common;
+use crate::common;
+use crate::limits_common;
 
 use std::time::Duration;
 

@@ -1,8 +1,8 @@
 //! `/metrics` after a mixed run, and hot reload of limits (SIGHUP, a refused bad edit).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod limits_common;
+use crate::common;
+use crate::limits_common;
 
 use std::time::Duration;
 

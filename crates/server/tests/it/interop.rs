@@ -2,7 +2,7 @@
 //! gRPC client stubs, running on grpcio, talk to our server. `scripts/test-deps.sh` installs
 //! grpcio, grpcio-tools and fetches the reference wheel; nothing here is skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,7 +57,7 @@ async fn python_reference_client_works_against_our_server() {
     }));
     mock.push_reply(MockReply::text("one two three").chunks(3));
     let proto = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../proto/llm_proxy.proto");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/reference_client.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/interop/reference_client.py");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("python3")
             .arg(script)

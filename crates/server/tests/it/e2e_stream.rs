@@ -1,6 +1,6 @@
 //! `StreamExecute` end to end: chunk order, exact usage, mid-stream failures, cancellation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! `Execute` and `GetServerInfo` end to end: real binary, real sockets, mock providers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
+use crate::common;
 
 use common::*;
 use vibectl_proto::GetServerInfoRequest;

@@ -1,7 +1,7 @@
 //! End to end through the real vibectl-server: plaintext, then TLS with tokens; setup-proxy
 //! failure messages for a stopped server, a missing CA bundle, a missing, bad and expired token.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod support;
+use crate::support;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

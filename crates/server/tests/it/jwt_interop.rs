@@ -2,8 +2,8 @@
 //! secret and issuer `vibectl-server`, in both directions. Needs python3 with PyJWT
 //! (`scripts/test-deps.sh` installs it).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-mod secure;
+use crate::common;
+use crate::secure;
 
 use std::process::Command;
 

@@ -1,8 +1,8 @@
 //! JWT verification keys follow a config reload: a key added to `jwt.verification_keys` is
 //! accepted and a removed one refused, without a restart (and the token cache keeps nothing alive).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-mod secure;
+use crate::common;
+use crate::secure;
 
 use std::time::{Duration, Instant};
 

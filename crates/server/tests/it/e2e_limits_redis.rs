@@ -2,8 +2,8 @@
 //! Redis goes away.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-mod limits_common;
+use crate::common;
+use crate::limits_common;
 
 use std::time::Duration;
 

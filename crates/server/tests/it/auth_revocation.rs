@@ -1,8 +1,8 @@
 //! Revocation picked up by a running server, and the generated secret shared by the CLI and the
 //! server.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-mod secure;
+use crate::common;
+use crate::secure;
 
 use std::time::{Duration, Instant};
 

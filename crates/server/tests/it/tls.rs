@@ -1,8 +1,8 @@
 //! TLS end to end: private CA certificates trusted only with the bundle, mTLS, a certificate
 //! replaced on disk served without restart, `tls.auto` with HSTS and tokens, TLS 1.3 by default.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-mod secure;
+use crate::common;
+use crate::secure;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -1,9 +1,9 @@
 //! Prints (never asserts) the throughput of `GetServerInfo` with authentication off and on, to see
 //! what the auth layer costs end to end. Opt-in:
-//! `cargo test -p vibectl-server --test auth_overhead -- --ignored --nocapture`
+//! `cargo test -p vibectl-server --test it auth_overhead -- --ignored --nocapture`
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-mod common;
-mod secure;
+use crate::common;
+use crate::secure;
 
 use std::time::{Duration, Instant};
 

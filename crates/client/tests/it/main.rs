@@ -1,0 +1,12 @@
+//! The client's integration tests, in one binary: the real `vibectl` against the mock provider,
+//! the real `vibectl-server`, and the real kubectl on the testkit's fake Kubernetes API.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod plan_safety;
+mod support;
+
+mod cli;
+mod e2e_direct;
+mod e2e_proxy;
+mod fake_kube;
+mod proxy_retries;

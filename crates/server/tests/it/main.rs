@@ -1,0 +1,24 @@
+//! The server's integration tests, in one binary (one link instead of fifteen): the real
+//! `vibectl-server` over real sockets against the testkit mock provider, real Redis and TLS.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod limits_common;
+mod secure;
+
+mod auth_key_reload;
+mod auth_overhead;
+mod auth_revocation;
+mod auth_tokens;
+mod e2e_execute;
+mod e2e_faults;
+mod e2e_lifecycle;
+mod e2e_limits;
+mod e2e_limits_redis;
+mod e2e_metrics_reload;
+mod e2e_replicas_auth;
+mod e2e_stream;
+mod interop;
+mod jwt_interop;
+mod state_conformance;
+mod tls;
