@@ -120,7 +120,7 @@ pub enum ConfigCommand {
 }
 
 /// `serve` options; each overrides the config file.
-#[derive(Clone, Debug, Args)]
+#[derive(Clone, Debug, Default, Args)]
 pub struct ServeArgs {
     /// Address to bind (config `server.host`, default 127.0.0.1).
     #[arg(long, env = "VIBECTL_SERVER_HOST")]
@@ -320,4 +320,56 @@ pub enum UsageBy {
     Subject,
     /// One row per UTC day.
     Day,
+}
+
+impl ServeArgs {
+    /// Applies these flags on top of the config (at start and again on every reload).
+    pub fn apply_to(&self, cfg: &mut crate::config::ServerConfig) {
+        let args = self;
+        if let Some(h) = &args.host {
+            cfg.server.host = h.clone();
+        }
+        if let Some(p) = args.port {
+            cfg.server.port = p;
+        }
+        if let Some(m) = &args.model {
+            cfg.server.default_model = Some(m.clone());
+        }
+        if let Some(g) = args.shutdown_grace {
+            cfg.server.shutdown_grace_seconds = g;
+        }
+        if let Some(n) = args.max_rpm {
+            cfg.server.limits.global.max_requests_per_minute = Some(n);
+        }
+        if let Some(n) = args.max_concurrent {
+            cfg.server.limits.global.max_concurrent_requests = Some(n);
+        }
+        if args.enable_metrics {
+            cfg.metrics.enabled = true;
+        }
+        if let Some(p) = args.metrics_port {
+            cfg.metrics.enabled = true;
+            cfg.metrics.port = p;
+        }
+        if let Some(b) = &args.metrics_bind {
+            cfg.metrics.bind = b.clone();
+        }
+        if args.require_auth {
+            cfg.server.require_auth = true;
+        }
+        if args.tls {
+            cfg.tls.enabled = true;
+        }
+        if let (Some(c), Some(k)) = (&args.tls_cert, &args.tls_key) {
+            cfg.tls.enabled = true;
+            cfg.tls.cert_file = Some(c.clone());
+            cfg.tls.key_file = Some(k.clone());
+        }
+        if args.tls_auto {
+            cfg.tls.auto = true;
+        }
+        if let Some(ca) = &args.tls_client_ca {
+            cfg.tls.client_ca_file = Some(ca.clone());
+        }
+    }
 }

@@ -2,8 +2,9 @@
 //!
 //! The request path reads top to bottom: transport ([`tls`]) → auth ([`auth`]) → handler ([`proxy`]) → provider
 //! (`vibectl_llm`) → metrics. Configuration lives in [`config`], the CLI in [`cli`] and
-//! [`commands`], the listener and its lifecycle in [`serve`].
+//! [`commands`], the composition root in [`app`] (build, then serve), the binary's `serve` in [`serve`].
 
+pub mod app;
 pub mod auth;
 pub mod cli;
 pub mod commands;

@@ -92,7 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             for w in &loaded.warnings {
                 tracing::warn!("{w}");
             }
-            serve::apply_overrides(&mut cfg, &args);
+            args.apply_to(&mut cfg);
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;

@@ -11,7 +11,7 @@ use crate::auth::Authenticator;
 use crate::cli::ServeArgs;
 use crate::config::ServerConfig;
 use crate::limits::Limiter;
-use crate::proxy::{ProxyState, StateCell};
+use crate::proxy::StateCell;
 
 /// What a reload changes, and what it keeps.
 #[derive(Debug)]
@@ -54,10 +54,10 @@ impl Reloader {
                 return false;
             }
         };
-        crate::serve::apply_overrides(&mut cfg, &self.args);
+        self.args.apply_to(&mut cfg);
         let env = |k: &str| std::env::var(k).ok();
-        match ProxyState::from_config(&cfg, &env) {
-            Ok((state, _)) => {
+        match crate::app::build_state(&cfg) {
+            Ok(state) => {
                 if let Some(auth) = &self.auth {
                     match auth.reload_keys(&cfg, &self.state_dir, &env) {
                         Ok(origin) => {
