@@ -16,9 +16,9 @@ use crate::report::{HoldStats, Outcome, Recorder};
 use crate::schedule::{Bound, Schedule};
 
 /// Response metadata: server overhead in microseconds.
-pub const OVERHEAD_HEADER: &str = "x-vibectl-overhead-us";
+pub use vibectl_proto::wire::metadata::OVERHEAD_US as OVERHEAD_HEADER;
 /// Response metadata: provider time in microseconds.
-pub const PROVIDER_HEADER: &str = "x-vibectl-provider-us";
+pub use vibectl_proto::wire::metadata::PROVIDER_TIME_US as PROVIDER_HEADER;
 
 /// A gRPC client on one HTTP/2 connection.
 pub type Client = VibectlLlmProxyClient<Channel>;

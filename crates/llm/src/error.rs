@@ -1,68 +1,7 @@
-//! Error codes of the wire contract and the typed errors providers raise.
+//! The typed errors providers raise, and their wire error code (defined in `vibectl_proto::wire`).
 use std::time::Duration;
 
-/// `ExecuteError.error_code` values (SPEC.md section 2).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ErrorCode {
-    /// No model in the request and no default configured.
-    NoModel,
-    /// The name is neither a model id nor an alias.
-    ModelNotFound,
-    /// No user fragment, malformed schema, input too long.
-    InvalidRequest,
-    /// The model's answer is not valid JSON for the requested schema.
-    SchemaValidationFailed,
-    /// The provider says the prompt is too long.
-    ContextLengthExceeded,
-    /// The provider rejected the server's key.
-    ProviderAuthFailed,
-    /// The provider throttled and retries ran out.
-    ProviderRateLimited,
-    /// Connect failure or 5xx after retries.
-    ProviderUnavailable,
-    /// The request timeout elapsed.
-    Timeout,
-    /// Anything else.
-    ExecutionFailed,
-}
-
-impl ErrorCode {
-    /// The code as it appears on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorCode::NoModel => "NO_MODEL",
-            ErrorCode::ModelNotFound => "MODEL_NOT_FOUND",
-            ErrorCode::InvalidRequest => "INVALID_REQUEST",
-            ErrorCode::SchemaValidationFailed => "SCHEMA_VALIDATION_FAILED",
-            ErrorCode::ContextLengthExceeded => "CONTEXT_LENGTH_EXCEEDED",
-            ErrorCode::ProviderAuthFailed => "PROVIDER_AUTH_FAILED",
-            ErrorCode::ProviderRateLimited => "PROVIDER_RATE_LIMITED",
-            ErrorCode::ProviderUnavailable => "PROVIDER_UNAVAILABLE",
-            ErrorCode::Timeout => "TIMEOUT",
-            ErrorCode::ExecutionFailed => "EXECUTION_FAILED",
-        }
-    }
-
-    /// Every code, for docs and tests.
-    pub const ALL: [ErrorCode; 10] = [
-        ErrorCode::NoModel,
-        ErrorCode::ModelNotFound,
-        ErrorCode::InvalidRequest,
-        ErrorCode::SchemaValidationFailed,
-        ErrorCode::ContextLengthExceeded,
-        ErrorCode::ProviderAuthFailed,
-        ErrorCode::ProviderRateLimited,
-        ErrorCode::ProviderUnavailable,
-        ErrorCode::Timeout,
-        ErrorCode::ExecutionFailed,
-    ];
-}
-
-impl std::fmt::Display for ErrorCode {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use vibectl_proto::wire::ErrorCode;
 
 /// A failure talking to a provider, classified so it maps onto one [`ErrorCode`].
 ///

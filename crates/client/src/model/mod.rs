@@ -110,7 +110,9 @@ impl ModelError {
     pub fn is_schema_failure(&self) -> bool {
         match self {
             ModelError::Schema(_) => true,
-            ModelError::Server { code, .. } => code == "SCHEMA_VALIDATION_FAILED",
+            ModelError::Server { code, .. } => {
+                code.parse() == Ok(vibectl_llm::ErrorCode::SchemaValidationFailed)
+            }
             ModelError::Provider(e) => e.code() == vibectl_llm::ErrorCode::SchemaValidationFailed,
             _ => false,
         }

@@ -111,7 +111,7 @@ impl ModelAccess for ProxyModel {
                 }),
                 Some(ExecResult::Error(e)) => Err(server_error(e)),
                 None => Err(ModelError::Server {
-                    code: "EXECUTION_FAILED".into(),
+                    code: vibectl_proto::wire::ErrorCode::ExecutionFailed.to_string(),
                     message: "the proxy sent an empty response".into(),
                 }),
             }

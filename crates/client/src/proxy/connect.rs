@@ -269,7 +269,7 @@ pub fn retry_delay(status: &tonic::Status, attempt: u32, max_retries: u32) -> Op
     }
     let hinted = status
         .metadata()
-        .get("retry-after-ms")
+        .get(vibectl_proto::wire::metadata::RETRY_AFTER_MS)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok())
         .map(Duration::from_millis);

@@ -160,11 +160,12 @@ impl ProxyError {
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_owned)
                 };
-                let retry = meta("retry-after-ms")
+                let retry = meta(vibectl_proto::wire::metadata::RETRY_AFTER_MS)
                     .map(|ms| format!(", retry after {ms} ms"))
                     .unwrap_or_default();
                 ProxyError::LimitReached {
-                    limit: meta("limit-type").unwrap_or_else(|| "unknown".into()),
+                    limit: meta(vibectl_proto::wire::metadata::LIMIT_TYPE)
+                        .unwrap_or_else(|| "unknown".into()),
                     detail,
                     retry,
                 }

@@ -67,11 +67,6 @@ impl Charge {
         }
     }
 
-    /// A placeholder for a call not yet admitted (settles nothing).
-    pub fn none() -> Self {
-        Charge { open: None }
-    }
-
     /// Records the provider's (cumulative) usage report.
     pub fn usage(&mut self, u: Usage) {
         if let Some(o) = self.open.as_mut() {

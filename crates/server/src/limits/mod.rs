@@ -1,6 +1,6 @@
 //! Limits and budgets on the request path: after a call is validated and its model resolved,
 //! [`Limiter::admit`] counts it against its subject and the server-wide totals (reserving its
-//! estimated tokens and cost) or refuses it with `RESOURCE_EXHAUSTED`; the returned [`Charge`]
+//! estimated tokens and cost) or refuses it with a [`LimitRefusal`]; the returned [`Charge`]
 //! settles to the actual usage when the call ends, however it ends.
 mod charge;
 
@@ -10,8 +10,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tonic::metadata::{MetadataMap, MetadataValue};
-use tonic::{Code, Status};
 use vibectl_llm::{ModelSpec, Usage};
 
 use crate::config::{Limits, LimitsSection, StateSection};
@@ -21,10 +19,6 @@ use crate::state::{
 };
 use crate::telemetry;
 
-/// Trailing metadata naming the limit that refused a call.
-pub const LIMIT_TYPE_HEADER: &str = "limit-type";
-/// Trailing metadata: milliseconds until a retry can succeed.
-pub const RETRY_AFTER_HEADER: &str = "retry-after-ms";
 /// The sliding window of the requests-per-minute limit.
 pub const RPM_WINDOW_MS: u64 = 60_000;
 
@@ -125,7 +119,7 @@ impl Limiter {
         model: &Arc<ModelSpec>,
         input_chars: usize,
         timeout: Duration,
-    ) -> Result<Charge, Status> {
+    ) -> Result<Charge, LimitRefusal> {
         let est_in = tokens_of_chars(input_chars);
         let est_out = u64::from(model.max_output_tokens);
         let est_usage = Usage {
@@ -183,7 +177,10 @@ impl Limiter {
                     Decision::Refused(r) => {
                         telemetry::refusal(r.kind.as_str());
                         telemetry::request(method, &model.id, subject, "refused");
-                        Err(refusal_status(&r, subject))
+                        Err(LimitRefusal::Limit {
+                            refusal: r,
+                            subject: subject.to_owned(),
+                        })
                     }
                 }
             }
@@ -210,7 +207,7 @@ impl Limiter {
                     FailurePolicy::Closed => {
                         telemetry::refusal("state-store");
                         telemetry::request(method, &model.id, subject, "refused");
-                        Err(store_down_status())
+                        Err(LimitRefusal::StoreDown)
                     }
                 }
             }
@@ -230,39 +227,62 @@ fn scope_limits(scope: String, l: &Limits) -> ScopeLimits {
     }
 }
 
-/// The status a refused call gets.
-pub fn refusal_status(r: &Refusal, subject: &str) -> Status {
-    let whose = if r.scope == TOTAL_SCOPE {
-        "this server's total".to_owned()
-    } else {
-        format!("the limit of `{subject}`")
-    };
-    let what = match r.kind {
-        crate::state::LimitKind::Rpm => "requests per minute",
-        crate::state::LimitKind::Concurrency => "concurrent requests",
-        crate::state::LimitKind::Tokens => "tokens",
-        crate::state::LimitKind::Budget => "USD budget",
-    };
-    let msg = format!(
-        "{what}: {whose} is reached; retry in {:.1} s",
-        r.retry_after_ms as f64 / 1000.0
-    );
-    let mut md = MetadataMap::new();
-    md.insert(
-        LIMIT_TYPE_HEADER,
-        MetadataValue::from_static(r.kind.as_str()),
-    );
-    md.insert(RETRY_AFTER_HEADER, MetadataValue::from(r.retry_after_ms));
-    Status::with_metadata(Code::ResourceExhausted, msg, md)
+/// Why [`Limiter::admit`] refused a call; each front end maps it to its own status once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LimitRefusal {
+    /// A limit or budget of the subject, or of the server's total, is reached.
+    Limit {
+        /// Which limit, in which scope, and when a retry can pass.
+        refusal: Refusal,
+        /// The caller.
+        subject: String,
+    },
+    /// The state store cannot be reached and `state.on_redis_failure` is `closed`.
+    StoreDown,
 }
 
-fn store_down_status() -> Status {
-    let mut md = MetadataMap::new();
-    md.insert(LIMIT_TYPE_HEADER, MetadataValue::from_static("state-store"));
-    md.insert(RETRY_AFTER_HEADER, MetadataValue::from(1000u64));
-    Status::with_metadata(
-        Code::Unavailable,
-        "the server cannot reach its limits store and is configured to refuse calls meanwhile; retry shortly",
-        md,
-    )
+impl LimitRefusal {
+    /// The `limit-type` the caller is told (`rpm`, `concurrency`, `tokens`, `budget`, `state-store`).
+    pub fn limit_type(&self) -> &'static str {
+        match self {
+            LimitRefusal::Limit { refusal, .. } => refusal.kind.as_str(),
+            LimitRefusal::StoreDown => "state-store",
+        }
+    }
+
+    /// Milliseconds until a retry can succeed.
+    pub fn retry_after_ms(&self) -> u64 {
+        match self {
+            LimitRefusal::Limit { refusal, .. } => refusal.retry_after_ms,
+            LimitRefusal::StoreDown => 1000,
+        }
+    }
+}
+
+impl std::fmt::Display for LimitRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LimitRefusal::Limit { refusal: r, subject } => {
+                let whose = if r.scope == TOTAL_SCOPE {
+                    "this server's total".to_owned()
+                } else {
+                    format!("the limit of `{subject}`")
+                };
+                let what = match r.kind {
+                    crate::state::LimitKind::Rpm => "requests per minute",
+                    crate::state::LimitKind::Concurrency => "concurrent requests",
+                    crate::state::LimitKind::Tokens => "tokens",
+                    crate::state::LimitKind::Budget => "USD budget",
+                };
+                write!(
+                    f,
+                    "{what}: {whose} is reached; retry in {:.1} s",
+                    r.retry_after_ms as f64 / 1000.0
+                )
+            }
+            LimitRefusal::StoreDown => f.write_str(
+                "the server cannot reach its limits store and is configured to refuse calls meanwhile; retry shortly",
+            ),
+        }
+    }
 }

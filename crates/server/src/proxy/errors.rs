@@ -1,6 +1,24 @@
 //! In-band call errors and their translation to `ExecuteError`.
+use tonic::metadata::{MetadataMap, MetadataValue};
+use tonic::{Code, Status};
 use vibectl_llm::{ErrorCode, ProviderError};
+use vibectl_proto::wire::metadata::{LIMIT_TYPE, RETRY_AFTER_MS};
 use vibectl_proto::ExecuteError;
+
+use crate::limits::LimitRefusal;
+
+/// The gRPC status of a call the limiter refused: `RESOURCE_EXHAUSTED` (or `UNAVAILABLE` while
+/// the store is down) with trailing `limit-type` and `retry-after-ms`.
+pub fn refusal_status(r: &LimitRefusal) -> Status {
+    let mut md = MetadataMap::new();
+    md.insert(LIMIT_TYPE, MetadataValue::from_static(r.limit_type()));
+    md.insert(RETRY_AFTER_MS, MetadataValue::from(r.retry_after_ms()));
+    let code = match r {
+        LimitRefusal::Limit { .. } => Code::ResourceExhausted,
+        LimitRefusal::StoreDown => Code::Unavailable,
+    };
+    Status::with_metadata(code, r.to_string(), md)
+}
 
 /// A failed call, as the client will see it.
 #[derive(Clone, Debug, PartialEq, Eq)]

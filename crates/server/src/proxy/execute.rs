@@ -17,10 +17,10 @@ use crate::telemetry;
 
 const METHOD: &str = "Execute";
 
-/// Response metadata: microseconds spent waiting for the provider.
-pub const PROVIDER_TIME_HEADER: &str = "x-vibectl-provider-us";
 /// Response metadata: microseconds the server itself added (handler time minus provider time).
-pub const OVERHEAD_HEADER: &str = "x-vibectl-overhead-us";
+pub use vibectl_proto::wire::metadata::OVERHEAD_US as OVERHEAD_HEADER;
+/// Response metadata: microseconds spent waiting for the provider.
+pub use vibectl_proto::wire::metadata::PROVIDER_TIME_US as PROVIDER_TIME_HEADER;
 
 /// A validated call, ready for its provider.
 pub(crate) struct Prepared {
@@ -31,8 +31,49 @@ pub(crate) struct Prepared {
     pub schema: Option<Arc<CompiledSchema>>,
     /// Characters of prompt (all fragments).
     pub input_chars: usize,
-    /// The call's reservation (settles when dropped).
+}
+
+/// A prepared call the limiter admitted: it carries its reservation, which settles however
+/// the call ends (and when dropped).
+pub(crate) struct Admitted {
+    pub prepared: Prepared,
     pub charge: Charge,
+}
+
+impl std::ops::Deref for Admitted {
+    type Target = Prepared;
+
+    fn deref(&self) -> &Prepared {
+        &self.prepared
+    }
+}
+
+impl Prepared {
+    /// Counts the call against its limits; a refusal is the gRPC status the caller gets.
+    pub(crate) async fn admit(
+        self,
+        limiter: &Limiter,
+        method: &'static str,
+        subject: &str,
+        limits: &Limits,
+        timeout: Duration,
+    ) -> Result<Admitted, Status> {
+        let charge = limiter
+            .admit(
+                method,
+                subject,
+                limits,
+                &self.model,
+                self.input_chars,
+                timeout,
+            )
+            .await
+            .map_err(|r| super::errors::refusal_status(&r))?;
+        Ok(Admitted {
+            prepared: self,
+            charge,
+        })
+    }
 }
 
 /// The request id to echo: the client's, or a fresh UUID.
@@ -105,7 +146,6 @@ pub(crate) fn prepare(
         completion,
         schema,
         input_chars: len,
-        charge: Charge::none(),
     })
 }
 
@@ -146,7 +186,7 @@ pub(crate) async fn execute(
 ) -> Result<Response<ExecuteResponse>, Status> {
     let started = Instant::now();
     let limits = limiter.effective(subject);
-    let mut p = match prepare(state, &limits, req) {
+    let p = match prepare(state, &limits, req) {
         Ok(p) => p,
         Err((id, e)) => {
             telemetry::request(METHOD, "-", subject, "error");
@@ -155,9 +195,7 @@ pub(crate) async fn execute(
         }
     };
     let timeout = ProxyState::timeout_for(&limits);
-    p.charge = limiter
-        .admit(METHOD, subject, &limits, &p.model, p.input_chars, timeout)
-        .await?;
+    let mut p = p.admit(limiter, METHOD, subject, &limits, timeout).await?;
     let provider_started = Instant::now();
     let result = tokio::time::timeout(timeout, p.provider.complete(&p.completion)).await;
     let provider_time = provider_started.elapsed();
@@ -188,16 +226,21 @@ pub(crate) async fn execute(
     }
     let body = match outcome {
         Ok((text, done)) => ExecuteResponse {
-            request_id: p.request_id,
+            request_id: p.prepared.request_id,
             result: Some(execute_response::Result::Success(ExecuteSuccess {
                 response_text: text,
-                metrics: Some(metrics(started, &p.model, &done.usage, done.retry_count)),
-                actual_model_used: p.model.id.clone(),
+                metrics: Some(metrics(
+                    started,
+                    &p.prepared.model,
+                    &done.usage,
+                    done.retry_count,
+                )),
+                actual_model_used: p.prepared.model.id.clone(),
             })),
         },
         Err(e) => {
             tracing::debug!(request_id = %p.request_id, model = %p.model.id, code = %e.code, "call failed");
-            error_response(p.request_id, &e)
+            error_response(p.prepared.request_id, &e)
         }
     };
     let mut resp = Response::new(body);

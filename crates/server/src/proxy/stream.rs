@@ -14,7 +14,7 @@ use tokio::time::{timeout_at, Instant as Deadline};
 use vibectl_llm::{ErrorCode, ProviderError, StreamEvent, Usage};
 use vibectl_proto::{stream_chunk::ChunkType, ExecuteRequest, StreamChunk, StreamComplete};
 
-use super::execute::{metrics, prepare, Prepared};
+use super::execute::{metrics, prepare, Admitted};
 use super::{CallError, ChunkStream, ProxyState};
 use crate::limits::Limiter;
 use crate::telemetry;
@@ -23,7 +23,7 @@ const METHOD: &str = "StreamExecute";
 use tonic::Status;
 
 struct Running {
-    p: Prepared,
+    p: Admitted,
     events: BoxStream<'static, Result<StreamEvent, ProviderError>>,
     usage: Usage,
     retries: u32,
@@ -32,7 +32,7 @@ struct Running {
 }
 
 enum Phase {
-    Open(Box<Prepared>),
+    Open(Box<Admitted>),
     Run(Box<Running>),
     Tail(VecDeque<StreamChunk>),
     Done,
@@ -186,10 +186,8 @@ pub(crate) async fn stream_execute(
         timeout_secs: timeout.as_secs(),
     });
     let first = match prepare(&state, &limits, req) {
-        Ok(mut p) => {
-            p.charge = limiter
-                .admit(METHOD, subject, &limits, &p.model, p.input_chars, timeout)
-                .await?;
+        Ok(p) => {
+            let p = p.admit(limiter, METHOD, subject, &limits, timeout).await?;
             Phase::Open(Box::new(p))
         }
         Err((id, e)) => {

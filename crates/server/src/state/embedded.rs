@@ -223,7 +223,7 @@ impl EmbeddedStore {
     }
 }
 
-#[tonic::async_trait]
+#[async_trait::async_trait]
 impl StateStore for EmbeddedStore {
     async fn admit(&self, a: &Admission) -> Result<Decision, StoreError> {
         self.admit_at(a, now_ms())

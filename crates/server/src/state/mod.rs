@@ -225,7 +225,7 @@ impl UsageQuery {
 }
 
 /// Where limits, reservations and usage live.
-#[tonic::async_trait]
+#[async_trait::async_trait]
 pub trait StateStore: Send + Sync + fmt::Debug {
     /// Checks every limit of every scope and, only if all allow it, counts the call and reserves
     /// its estimate, atomically.

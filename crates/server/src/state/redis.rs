@@ -129,7 +129,7 @@ fn as_string(v: &Value) -> String {
     }
 }
 
-#[tonic::async_trait]
+#[async_trait::async_trait]
 impl StateStore for RedisStore {
     async fn admit(&self, a: &Admission) -> Result<Decision, StoreError> {
         let now = now_ms();
