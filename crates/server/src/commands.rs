@@ -2,7 +2,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde_json::json;
 use vibectl_llm::{ModelCatalog, Secret};
 
@@ -11,36 +11,6 @@ use crate::proxy::ProxyState;
 
 /// The commented default config written by `init-config`.
 pub const CONFIG_TEMPLATE: &str = include_str!("config/template.yaml");
-
-/// Writes `contents` to `path` atomically (temp file in the same directory, then rename).
-pub fn write_atomic(path: &Path, contents: &str, mode: u32) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
-        std::process::id()
-    ));
-    {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(mode);
-        }
-        let mut f = opts
-            .open(&tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))?;
-        f.write_all(contents.as_bytes())?;
-        f.sync_all()?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))?;
-    Ok(())
-}
 
 /// Writes command output to stdout; a closed pipe (`| head`) is not an error.
 pub fn emit(text: &str) -> anyhow::Result<()> {
@@ -59,7 +29,7 @@ pub fn init_config(path: &Path, force: bool) -> anyhow::Result<()> {
             path.display()
         );
     }
-    write_atomic(path, CONFIG_TEMPLATE, 0o600)?;
+    vibectl_fsutil::write_atomic(path, CONFIG_TEMPLATE, 0o600)?;
     emit(&format!(
         "wrote {}\nnext: set ANTHROPIC_API_KEY or OPENAI_API_KEY, then `vibectl-server serve`\n",
         path.display()

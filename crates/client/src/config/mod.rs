@@ -3,8 +3,6 @@ mod keys;
 pub mod schema;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_yaml_ng::{Mapping, Value};
@@ -358,35 +356,11 @@ impl Config {
             })?
         };
         let mode = if self.holds_secret() { 0o600 } else { 0o644 };
-        write_atomic(&self.path, text.as_bytes(), mode)
+        vibectl_fsutil::write_atomic(&self.path, text, mode).map_err(|e| ConfigError::Io {
+            path: e.path,
+            source: e.source,
+        })
     }
-}
-
-/// Writes `bytes` to `path` via a temp file in the same directory and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), ConfigError> {
-    let io = |source| ConfigError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(io)
 }
 
 fn mask_value(spec: &KeySpec, value: &Value) -> String {

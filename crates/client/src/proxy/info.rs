@@ -180,7 +180,7 @@ pub async fn server_info_cached_in(
             );
             if let Ok(bytes) = serde_json::to_vec_pretty(&file) {
                 // A cache that cannot be written only costs a round trip next time.
-                let _ = crate::config::write_atomic(&p, &bytes, 0o600);
+                let _ = vibectl_fsutil::write_atomic(&p, &bytes, 0o600);
             }
         }
     }

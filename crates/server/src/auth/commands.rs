@@ -8,8 +8,9 @@ use super::{
     append_now, audit_path, generate_keypair, open_store, parse_algorithm, parse_lifetime, rfc3339,
     unix_now, Audience, AuditEvent, Claims, IssuedToken, SecretSource, Signer,
 };
-use crate::commands::{emit, write_atomic};
+use crate::commands::emit;
 use crate::config::ServerConfig;
+use vibectl_fsutil::write_atomic;
 
 /// Checks a subject name: 1-256 printable characters.
 pub fn check_subject(sub: &str) -> anyhow::Result<()> {
@@ -93,7 +94,7 @@ pub fn generate_token(
     );
     match output {
         Some(path) => {
-            write_atomic(path, &format!("{token}\n"), 0o600)?;
+            write_atomic(path, format!("{token}\n"), 0o600)?;
             eprintln!("wrote {summary} to {} (mode 0600)", path.display());
             Ok(())
         }
@@ -126,7 +127,7 @@ pub fn generate_keypair_cmd(
         }
     }
     let (key, public_pem) = generate_keypair(alg).map_err(|e| anyhow::anyhow!(e))?;
-    write_atomic(&private, &format!("{}\n", key.expose()), 0o600)?;
+    write_atomic(&private, format!("{}\n", key.expose()), 0o600)?;
     write_atomic(&public, &public_pem, 0o644)?;
     let alg_name = if alg == jsonwebtoken::Algorithm::EdDSA {
         "EdDSA"

@@ -90,7 +90,7 @@ pub fn lookup_secret(
     let mut bytes = [0u8; 48];
     rand::rng().fill_bytes(&mut bytes);
     let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    crate::commands::write_atomic(&path, &format!("{text}\n"), 0o600)
+    vibectl_fsutil::write_atomic(&path, format!("{text}\n"), 0o600)
         .map_err(|e| format!("cannot persist a generated JWT secret: {e:#}"))?;
     Ok((Secret::new(text), SecretSource::Generated(path)))
 }

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::auth::unix_now;
-use crate::commands::write_atomic;
+use vibectl_fsutil::write_atomic;
 
 /// Directory (inside the state dir) of the generated certificate.
 pub const AUTO_DIR: &str = "tls";

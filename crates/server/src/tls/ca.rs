@@ -10,7 +10,8 @@ use rcgen::{
 };
 
 use crate::auth::{rfc3339, unix_now, ymd};
-use crate::commands::{emit, write_atomic};
+use crate::commands::emit;
+use vibectl_fsutil::write_atomic;
 
 /// Root certificate file name.
 pub const ROOT_CERT: &str = "root-ca.crt";
@@ -103,19 +104,19 @@ pub fn init(dir: &Path, name: &str, force: bool) -> anyhow::Result<()> {
     let int = int_params.signed_by(&int_key, &root_issuer)?;
     write_atomic(
         &dir.join("root-ca.key"),
-        &root_issuer.key().serialize_pem(),
+        root_issuer.key().serialize_pem(),
         0o600,
     )?;
-    write_atomic(&root_cert, &root.pem(), 0o644)?;
+    write_atomic(&root_cert, root.pem(), 0o644)?;
     write_atomic(
         &dir.join("intermediate-ca.key"),
-        &int_key.serialize_pem(),
+        int_key.serialize_pem(),
         0o600,
     )?;
-    write_atomic(&dir.join(INTERMEDIATE_CERT), &int.pem(), 0o644)?;
+    write_atomic(&dir.join(INTERMEDIATE_CERT), int.pem(), 0o644)?;
     write_atomic(
         &dir.join(BUNDLE),
-        &format!("{}{}", root.pem(), int.pem()),
+        format!("{}{}", root.pem(), int.pem()),
         0o644,
     )?;
     emit(&format!(
@@ -182,7 +183,7 @@ pub fn create_cert(
         out.join(format!("{name}.key")),
     );
     write_atomic(&key_path, &key, 0o600)?;
-    write_atomic(&cert_path, &format!("{cert}{int_pem}"), 0o644)?;
+    write_atomic(&cert_path, format!("{cert}{int_pem}"), 0o644)?;
     Ok((cert_path, key_path))
 }
 
