@@ -156,13 +156,17 @@ pub fn http_client_with(timeouts: Timeouts) -> Result<HttpClient, ProviderError>
     Ok(HttpClient { client, timeouts })
 }
 
-/// The error and its sources on one line (reqwest's top-level message alone says little).
+/// The error and its sources on one line, joined with `: `, each text once (reqwest's
+/// top-level message alone says little, and its sources often repeat each other).
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut src = e.source();
     while let Some(s) = src {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
         src = s.source();
     }
     out

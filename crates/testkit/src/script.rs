@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::{MockProvider, MockReply};
 
-/// A planner answer (SPEC section 5) as the model would send it.
+/// A planner answer (docs/client-safety.md, "The plan format") as the model would send it.
 pub fn action(action: Value) -> MockReply {
     MockReply::text(json!({ "action": action }).to_string())
 }

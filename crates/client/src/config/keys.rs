@@ -115,7 +115,7 @@ pub const KEYS: &[KeySpec] = &[
         kind: Kind::ProxyUrl,
         default: "~",
         example: "vibectl-server://llm.example.com:443",
-        help: "the proxy's URL (SPEC section 3)",
+        help: "the proxy's URL (docs/wire-contract.md, client URLs)",
     },
     KeySpec {
         pattern: "proxy.profiles.*.jwt_path",

@@ -31,7 +31,7 @@ pub struct DirectModel {
     timeout: Duration,
 }
 
-/// Looks up a provider's API key in the order of SPEC.md section 4.
+/// Looks up a provider's API key in the documented order (crates/client/README.md, "Files and environment").
 pub fn provider_key(cfg: &Config, provider: &str) -> Option<Secret> {
     let upper = provider.to_ascii_uppercase();
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());

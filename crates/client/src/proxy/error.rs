@@ -225,17 +225,4 @@ fn classify_transport(addr: &str, chain: &str, timeout: Duration) -> Option<Prox
     }
 }
 
-/// The error and all its sources, joined with `: `.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = s.source();
-    }
-    out
-}
+pub use vibectl_llm::http::error_chain;

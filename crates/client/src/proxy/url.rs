@@ -1,4 +1,4 @@
-//! `vibectl-server://[TOKEN@]HOST[:PORT]` URLs (SPEC section 3).
+//! `vibectl-server://[TOKEN@]HOST[:PORT]` URLs (docs/wire-contract.md, "Client URLs").
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 

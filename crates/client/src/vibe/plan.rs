@@ -1,4 +1,4 @@
-//! The planner's answer (SPEC.md section 5): its JSON Schema and a strict parser.
+//! The planner's answer (docs/client-safety.md, "The plan format"): its JSON Schema and a strict parser.
 use serde::Deserialize;
 use serde_json::{json, Value};
 

@@ -4,7 +4,7 @@
 //! Two implementations: [`EmbeddedStore`] (one process; counters in memory, the ledger in SQLite
 //! under the state dir, budgets re-read from it at start) and [`RedisStore`] (several replicas;
 //! every check-and-update is one versioned Lua script). Both pass the same conformance suite
-//! (`tests/state_conformance.rs`).
+//! (`tests/it/state_conformance.rs`).
 mod embedded;
 mod redis;
 mod sqlite;
