@@ -195,7 +195,7 @@ INSTR_JSON=""
 if [[ "${INSTR:-1}" == 1 ]]; then
     if command -v valgrind >/dev/null && command -v jq >/dev/null; then
         log "instructions per Execute (callgrind)"
-        if SKIP_BUILD=1 BIN="$BIN" OUT="$OUT/instructions" scripts/bench-instructions.sh; then
+        if SKIP_BUILD=1 TOGGLE= BIN="$BIN" OUT="$OUT/instructions" scripts/bench-instructions.sh; then
             INSTR_JSON="$OUT/instructions/instructions.json"
         else
             echo "scripts/bench-instructions.sh failed; no instruction count in the summary"
