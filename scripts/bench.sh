@@ -5,6 +5,7 @@
 #   DURATION=30 scripts/bench.sh     # longer measured windows
 #   SKIP_BUILD=1 scripts/bench.sh    # reuse target/release binaries
 #   AUTH=1 scripts/bench.sh          # server with --require-auth, every request with a token
+#   INSTR=0 scripts/bench.sh         # skip the instruction count (on by default, ~30 s)
 #
 # Scenarios (the issue's acceptance list, plus two for context):
 #   closed-64        non-streaming Execute, 64 concurrent workers      target >= 15,000 req/s
@@ -13,6 +14,10 @@
 #   stream-64        StreamExecute, 64 concurrent workers               (context)
 #   hold-1000        1,000 concurrent streams held against a slow mock  target RSS < 200 MiB
 #   server RSS at idle (< 50 MiB) and its peak under load (< 150 MiB), from /proc/PID/status.
+#   instructions per Execute, ours / bare relay (<= 1.3): scripts/bench-instructions.sh under
+#                    callgrind, the one figure here that does not move with the machine's load.
+#                    Runs by default (about 30 s, needs valgrind; skipped with a note without it);
+#                    INSTR=0 skips it.
 #
 # The machine is shared: each scenario records `uptime` and the top CPU users before it starts
 # (<scenario>.uptime), and its JSON has the CPU of server, mock and load generator plus the
@@ -185,6 +190,21 @@ FINAL_FDS="$(ls "/proc/$SERVER_PID/fd" | wc -l)"
 printf '{"idle_rss_kib": %s, "load_hwm_kib": %s, "idle_after_load_rss_kib": %s, "final_hwm_kib": %s, "rss_after_hold_kib": %s, "open_fds_after_hold": %s}\n' \
     "$IDLE_RSS" "$LOAD_HWM" "$IDLE_AFTER_RSS" "$FINAL_HWM" "$FINAL_RSS" "$FINAL_FDS" >"$OUT/memory.json"
 
+# Instructions per Execute under callgrind (its own mock and processes; reuses the binaries).
+INSTR_JSON=""
+if [[ "${INSTR:-1}" == 1 ]]; then
+    if command -v valgrind >/dev/null && command -v jq >/dev/null; then
+        log "instructions per Execute (callgrind)"
+        if SKIP_BUILD=1 TOGGLE= BIN="$BIN" OUT="$OUT/instructions" scripts/bench-instructions.sh; then
+            INSTR_JSON="$OUT/instructions/instructions.json"
+        else
+            echo "scripts/bench-instructions.sh failed; no instruction count in the summary"
+        fi
+    else
+        echo "valgrind or jq not found: no instruction count (INSTR=0 silences this)"
+    fi
+fi
+
 if ! command -v jq >/dev/null; then
     echo "jq not found: no summary; the JSON results are in $OUT"
     exit 0
@@ -212,6 +232,11 @@ rps="$(jq .rps "$c")"
         "$(jq .hold.min_active "$h") held, peak $((hold_peak / 1024)) MiB" \
         "$(verdict "$(jq --argjson n "$HOLD_STREAMS" --argjson peak "$hold_peak" \
             '.hold.min_active == $n and .errors == 0 and $peak < 204800' "$h")")"
+    if [[ -n "$INSTR_JSON" ]]; then
+        printf '%-48s %-28s %s\n' "instructions/Execute <= 1.3x the bare relay" \
+            "$(jq -r '"\(.ratio)x (\(.ours.per_request) / \(.floor.per_request))"' "$INSTR_JSON")" \
+            "$(verdict "$(jq '.ratio <= .goal_ratio' "$INSTR_JSON")")"
+    fi
     echo
     printf '%-16s %10s %8s %9s %9s %9s %9s %9s %9s %9s %8s\n' scenario "req/s" errors "p50 us" "p90 us" "p99 us" "max us" "ovh p99" "e2e-prov" "srv cpu%" "others%"
     for f in "$OUT"/closed-64.json "$OUT"/closed-64-1conn.json "$OUT"/open-2000.json "$OUT"/stream-64.json; do
@@ -224,4 +249,7 @@ rps="$(jq .rps "$c")"
     echo
     echo "server RSS: idle $IDLE_RSS KiB, VmHWM after request scenarios $LOAD_HWM KiB, idle after load $IDLE_AFTER_RSS KiB"
     echo "hold: peak RSS $hold_peak KiB while holding; VmHWM at end $FINAL_HWM KiB; RSS 3 s after release $FINAL_RSS KiB; open fds $FINAL_FDS"
+    if [[ -n "$INSTR_JSON" ]]; then
+        jq -r '"instructions per Execute (callgrind, N=\(.n) M=\(.m)): ours \(.ours.per_request), bare relay \(.floor.per_request), ratio ours/floor \(.ratio) (goal <= \(.goal_ratio))"' "$INSTR_JSON"
+    fi
 } | tee "$OUT/summary.txt"
