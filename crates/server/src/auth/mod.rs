@@ -80,7 +80,7 @@ pub fn open_store(cfg: &ServerConfig, state_dir: &Path) -> Arc<dyn TokenStore> {
 #[derive(Debug)]
 pub struct Authenticator {
     /// Replaced whole when a config reload brings new keys (its token cache goes with it).
-    verifier: std::sync::RwLock<Arc<Verifier>>,
+    verifier: arc_swap::ArcSwap<Verifier>,
     audit: AuditLog,
 }
 
@@ -100,7 +100,7 @@ impl Authenticator {
         let audit = AuditLog::start(&path)
             .map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?;
         let auth = Arc::new(Authenticator {
-            verifier: std::sync::RwLock::new(Arc::new(verifier)),
+            verifier: arc_swap::ArcSwap::from_pointee(verifier),
             audit,
         });
         let poll = Duration::from_millis(cfg.jwt.revocation_poll_ms.max(50));
@@ -110,7 +110,7 @@ impl Authenticator {
 
     /// The verifier in force.
     fn verifier(&self) -> Option<Arc<Verifier>> {
-        self.verifier.read().ok().map(|v| Arc::clone(&v))
+        Some(self.verifier.load_full())
     }
 
     /// Loads the keys of a reloaded config and verifies with them from the next call on; the
@@ -127,11 +127,7 @@ impl Authenticator {
         if let Some(current) = self.verifier() {
             next.adopt_revocations(&current);
         }
-        let mut slot = self
-            .verifier
-            .write()
-            .map_err(|_| "verifier lock poisoned".to_owned())?;
-        *slot = Arc::new(next);
+        self.verifier.store(Arc::new(next));
         Ok(origin)
     }
 

@@ -54,7 +54,7 @@ pub struct Verifier {
     leeway: u64,
     max_token_bytes: usize,
     cache: RwLock<HashMap<[u8; 32], Cached>>,
-    revocations: RwLock<Arc<Revocations>>,
+    revocations: arc_swap::ArcSwap<Revocations>,
 }
 
 impl Verifier {
@@ -85,30 +85,22 @@ impl Verifier {
             leeway: jwt.leeway_seconds,
             max_token_bytes: jwt.max_token_bytes,
             cache: RwLock::new(HashMap::new()),
-            revocations: RwLock::new(Arc::new(Revocations::default())),
+            revocations: arc_swap::ArcSwap::from_pointee(Revocations::default()),
         }
     }
 
     /// Replaces the revocations (called when the store changes).
     pub fn set_revocations(&self, r: Revocations) {
-        if let Ok(mut g) = self.revocations.write() {
-            *g = Arc::new(r);
-        }
+        self.revocations.store(Arc::new(r));
     }
 
     /// Takes over another verifier's revocations (when keys are reloaded).
     pub fn adopt_revocations(&self, from: &Verifier) {
-        let r = from.revocations();
-        if let Ok(mut g) = self.revocations.write() {
-            *g = r;
-        }
+        self.revocations.store(from.revocations());
     }
 
     fn revocations(&self) -> Arc<Revocations> {
-        self.revocations
-            .read()
-            .map(|g| Arc::clone(&g))
-            .unwrap_or_default()
+        self.revocations.load_full()
     }
 
     /// Checks `token` at Unix time `now`.

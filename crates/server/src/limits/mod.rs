@@ -59,7 +59,7 @@ pub async fn open_store(
 #[derive(Debug)]
 pub struct Limiter {
     store: Arc<dyn StateStore>,
-    limits: std::sync::RwLock<Arc<LimitsSection>>,
+    limits: arc_swap::ArcSwap<LimitsSection>,
     policy: FailurePolicy,
     store_down: AtomicBool,
 }
@@ -74,7 +74,7 @@ impl Limiter {
     pub fn new(store: Arc<dyn StateStore>, limits: LimitsSection, policy: FailurePolicy) -> Self {
         Limiter {
             store,
-            limits: std::sync::RwLock::new(Arc::new(limits)),
+            limits: arc_swap::ArcSwap::from_pointee(limits),
             policy,
             store_down: AtomicBool::new(false),
         }
@@ -87,18 +87,12 @@ impl Limiter {
 
     /// The limits in force.
     pub fn limits(&self) -> Arc<LimitsSection> {
-        match self.limits.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(p) => Arc::clone(&p.into_inner()),
-        }
+        self.limits.load_full()
     }
 
     /// Replaces the limits for calls that start from now on (hot reload).
     pub fn set_limits(&self, limits: LimitsSection) {
-        match self.limits.write() {
-            Ok(mut g) => *g = Arc::new(limits),
-            Err(p) => *p.into_inner() = Arc::new(limits),
-        }
+        self.limits.store(Arc::new(limits));
     }
 
     /// The limits of `subject`: its `per_token` entry over `global`, key by key.

@@ -30,28 +30,22 @@ pub struct LlmProxyService {
 /// The current [`ProxyState`], replaceable while calls run (hot reload): a call keeps the state
 /// it started with.
 #[derive(Debug)]
-pub struct StateCell(std::sync::RwLock<Arc<ProxyState>>);
+pub struct StateCell(arc_swap::ArcSwap<ProxyState>);
 
 impl StateCell {
     /// A cell holding `state`.
     pub fn new(state: Arc<ProxyState>) -> Self {
-        StateCell(std::sync::RwLock::new(state))
+        StateCell(arc_swap::ArcSwap::new(state))
     }
 
     /// The current state.
     pub fn get(&self) -> Arc<ProxyState> {
-        match self.0.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(p) => Arc::clone(&p.into_inner()),
-        }
+        self.0.load_full()
     }
 
     /// Replaces the state for calls that start from now on.
     pub fn set(&self, state: Arc<ProxyState>) {
-        match self.0.write() {
-            Ok(mut g) => *g = state,
-            Err(p) => *p.into_inner() = state,
-        }
+        self.0.store(state);
     }
 }
 

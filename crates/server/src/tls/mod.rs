@@ -140,7 +140,7 @@ pub fn resolve_files(
 #[derive(Debug)]
 pub struct ReloadingConfig {
     files: TlsFiles,
-    current: RwLock<Arc<rustls::ServerConfig>>,
+    current: arc_swap::ArcSwap<rustls::ServerConfig>,
     stamp: RwLock<Vec<Option<(SystemTime, u64)>>>,
 }
 
@@ -167,17 +167,14 @@ impl ReloadingConfig {
         let stamp = stamps(&files);
         Ok(ReloadingConfig {
             files,
-            current: RwLock::new(cfg),
+            current: arc_swap::ArcSwap::new(cfg),
             stamp: RwLock::new(stamp),
         })
     }
 
     /// The config new connections use.
     pub fn current(&self) -> Arc<rustls::ServerConfig> {
-        match self.current.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(p) => Arc::clone(&p.into_inner()),
-        }
+        self.current.load_full()
     }
 
     /// Reloads when a file changed. A broken new file keeps the old config (and says why).
@@ -191,9 +188,7 @@ impl ReloadingConfig {
             *s = now;
         }
         let cfg = server_config(&self.files)?;
-        if let Ok(mut c) = self.current.write() {
-            *c = cfg;
-        }
+        self.current.store(cfg);
         Ok(true)
     }
 
