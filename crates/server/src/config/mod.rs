@@ -1,4 +1,5 @@
 //! Server configuration: the YAML file (reference-compatible keys), where it lives, and validation.
+mod acme;
 mod limits;
 mod paths;
 mod providers;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use vibectl_llm::catalog::ModelEntry;
 use vibectl_llm::{Secret, WireFormat};
 
+pub use acme::{AcmeChallenge, AcmeSection, ChallengeKind, LETSENCRYPT_PRODUCTION};
 pub use limits::{MetricsSection, StateBackend, StateSection, Usd};
 pub use paths::{config_path, state_dir, ConfigSource};
 pub use providers::{provider_settings, ProviderStatus};
@@ -36,9 +38,9 @@ pub struct ServerConfig {
     pub state: StateSection,
     /// The Prometheus endpoint.
     pub metrics: MetricsSection,
-    /// The reference's ACME section; accepted so existing files load, not used by this server.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub acme: Option<serde_yaml_ng::Value>,
+    /// Certificates from an ACME CA (reference keys; see docs/security.md).
+    #[serde(deserialize_with = "null_is_default")]
+    pub acme: AcmeSection,
 }
 
 /// `server:`.

@@ -124,6 +124,7 @@ impl ServerConfig {
         }
         check_jwt(&self.jwt, &mut errs);
         check_tls(&self.tls, &mut errs);
+        self.acme.check(&self.tls, &mut errs);
         for (name, p) in &self.providers {
             let at = format!("providers.{name}");
             if let Some(url) = &p.base_url {
