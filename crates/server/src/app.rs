@@ -35,6 +35,7 @@ pub struct App {
     store: Arc<dyn StateStore>,
     authenticator: Option<Arc<Authenticator>>,
     tls: Option<Arc<tls::ReloadingConfig>>,
+    acme: Option<Arc<tls::acme::Acme>>,
 }
 
 impl std::fmt::Debug for App {
@@ -43,6 +44,7 @@ impl std::fmt::Debug for App {
             .field("source", &self.source)
             .field("auth", &self.authenticator.is_some())
             .field("tls", &self.tls.is_some())
+            .field("acme", &self.acme.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -110,7 +112,20 @@ impl App {
             );
             None
         };
-        let tls = if cfg.tls.is_on() {
+        let acme = if cfg.acme.enabled {
+            let a = tls::acme::Acme::start(&cfg, &state_dir)
+                .await
+                .context("cannot set up ACME")?;
+            tracing::info!(
+                domains = %cfg.acme.domains.join(","), directory = %cfg.acme.directory_url,
+                challenge = cfg.acme.challenge.kind.as_str(),
+                "TLS on with a certificate from the ACME CA"
+            );
+            Some(a)
+        } else {
+            None
+        };
+        let tls = if acme.is_none() && cfg.tls.is_on() {
             let (files, note) =
                 tls::resolve_files(&cfg.tls, &state_dir).map_err(anyhow::Error::msg)?;
             if let Some(n) = note {
@@ -137,6 +152,7 @@ impl App {
             store,
             authenticator,
             tls,
+            acme,
         })
     }
 
@@ -147,7 +163,12 @@ impl App {
 
     /// Whether the listener speaks TLS.
     pub fn tls_on(&self) -> bool {
-        self.tls.is_some()
+        self.tls.is_some() || self.acme.is_some()
+    }
+
+    /// Where the ACME http-01 listener listens, when there is one.
+    pub fn acme_http_addr(&self) -> Option<std::net::SocketAddr> {
+        self.acme.as_ref().and_then(|a| a.http_addr())
     }
 
     /// Serves on `listener` until `shutdown` resolves, then stops taking calls (health says
@@ -183,7 +204,7 @@ impl App {
             }
             .watch(Duration::from_secs(2)),
         );
-        let hsts = (self.tls.is_some() && self.cfg.tls.hsts.enabled)
+        let hsts = (self.tls_on() && self.cfg.tls.hsts.enabled)
             .then(|| http::HeaderValue::from_str(&self.cfg.tls.hsts.header_value()).ok())
             .flatten();
         let service = VibectlLlmProxyServer::new(LlmProxyService::new(
@@ -206,9 +227,14 @@ impl App {
         let stop = async {
             let _ = stop_rx.await;
         };
-        let server = match &self.tls {
+        let tls_source: Option<Arc<dyn tls::ConfigProvider>> = match (&self.acme, &self.tls) {
+            (Some(a), _) => Some(Arc::clone(a) as Arc<dyn tls::ConfigProvider>),
+            (None, Some(t)) => Some(Arc::clone(t) as Arc<dyn tls::ConfigProvider>),
+            (None, None) => None,
+        };
+        let server = match tls_source {
             Some(t) => {
-                let incoming = tls::tls_incoming(listener, Arc::clone(t), audit);
+                let incoming = tls::tls_incoming(listener, t, audit);
                 tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
             }
             None => {
@@ -216,7 +242,15 @@ impl App {
                 tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
             }
         };
+        // Ordered once the listener accepts: tls-alpn-01 is validated on it.
+        let acme = self
+            .acme
+            .as_ref()
+            .map(|a| tokio::spawn(Arc::clone(a).run()));
         shutdown.await;
+        if let Some(a) = acme {
+            a.abort();
+        }
         tracing::info!(
             grace_seconds = self.cfg.server.shutdown_grace_seconds,
             "shutting down: draining in-flight calls"

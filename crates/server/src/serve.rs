@@ -32,7 +32,7 @@ async fn bind_addr(host: &str, port: u16) -> anyhow::Result<SocketAddr> {
 /// Runs the proxy until SIGTERM/SIGINT, then drains in-flight calls for the grace period.
 pub async fn run(cfg: ServerConfig, source: ConfigSource, args: &ServeArgs) -> anyhow::Result<()> {
     let auth_on = auth::auth_required(&cfg);
-    let tls_on = cfg.tls.is_on();
+    let tls_on = cfg.tls.is_on() || cfg.acme.enabled;
     let protected = auth_on && tls_on;
     if !is_loopback(&cfg.server.host) && !protected {
         if !args.allow_insecure_public {

@@ -1,5 +1,5 @@
 //! The TLS accept loop: handshakes run in their own tasks (a slow client cannot stall others),
-//! finished connections feed tonic's server.
+//! finished connections feed tonic's server (tls-alpn-01 validations end at the handshake).
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,7 +7,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::server::TlsStream;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::ReloadingConfig;
+use super::acme::ACME_TLS_ALPN;
+use super::ConfigProvider;
 use crate::auth::{AuditEvent, AuditLog};
 
 /// Established TLS connections, for `serve_with_incoming_shutdown`.
@@ -19,7 +20,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Accepts on `listener`, handshakes with the current config, yields the connections.
 pub fn tls_incoming(
     listener: TcpListener,
-    config: Arc<ReloadingConfig>,
+    config: Arc<dyn ConfigProvider>,
     audit: Option<AuditLog>,
 ) -> TlsIncoming {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
@@ -44,7 +45,10 @@ pub fn tls_incoming(
                 let reason =
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
-                            let _ = tx.send(Ok(stream)).await;
+                            // A tls-alpn-01 validation ends with the handshake (RFC 8737).
+                            if stream.get_ref().1.alpn_protocol() != Some(ACME_TLS_ALPN) {
+                                let _ = tx.send(Ok(stream)).await;
+                            }
                             return;
                         }
                         Ok(Err(e)) => e.to_string(),

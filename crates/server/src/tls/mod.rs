@@ -1,6 +1,7 @@
 //! TLS for the listener: certificate loading, self-signed `tls.auto`, the private CA, mTLS,
 //! TLS 1.3 by default (1.2 by config), and reloading changed certificate files without restart.
 mod accept;
+pub mod acme;
 pub mod auto;
 pub mod ca;
 
@@ -54,11 +55,13 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
         .map_err(|e| format!("cannot read a PEM private key from {}: {e}", path.display()))
 }
 
-/// Builds the rustls server config (ALPN h2) from the files.
-pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, String> {
-    let certs = load_certs(&files.cert)?;
-    let key = load_key(&files.key)?;
-    let versions: &[&rustls::SupportedProtocolVersion] = if files.allow_tls12 {
+/// The rustls builder up to the certificate: TLS versions and, with `client_ca`, required
+/// client certificates (mTLS).
+pub fn config_builder(
+    allow_tls12: bool,
+    client_ca: Option<&Path>,
+) -> Result<rustls::ConfigBuilder<rustls::ServerConfig, rustls::server::WantsServerCert>, String> {
+    let versions: &[&rustls::SupportedProtocolVersion] = if allow_tls12 {
         &[&rustls::version::TLS13, &rustls::version::TLS12]
     } else {
         &[&rustls::version::TLS13]
@@ -66,7 +69,7 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, Stri
     let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(versions)
         .map_err(|e| format!("TLS versions: {e}"))?;
-    let builder = match &files.client_ca {
+    Ok(match client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
@@ -80,7 +83,14 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, Stri
                 .map_err(|e| format!("client CA file {}: {e}", ca.display()))?;
             builder.with_client_cert_verifier(verifier)
         }
-    };
+    })
+}
+
+/// Builds the rustls server config (ALPN h2) from the files.
+pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, String> {
+    let certs = load_certs(&files.cert)?;
+    let key = load_key(&files.key)?;
+    let builder = config_builder(files.allow_tls12, files.client_ca.as_deref())?;
     let mut cfg = builder.with_single_cert(certs, key).map_err(|e| {
         format!(
             "{} and {} do not form a usable certificate and key: {e}",
@@ -134,6 +144,18 @@ pub fn resolve_files(
         },
         note,
     ))
+}
+
+/// Where the accept loop gets the rustls config for each new connection.
+pub trait ConfigProvider: Send + Sync + 'static {
+    /// The config a new handshake uses.
+    fn current(&self) -> Arc<rustls::ServerConfig>;
+}
+
+impl ConfigProvider for ReloadingConfig {
+    fn current(&self) -> Arc<rustls::ServerConfig> {
+        self.current.load_full()
+    }
 }
 
 /// The current server config, replaced when the files change.
