@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the Rust toolchain, only when it is missing:
 # grpcio + grpcio-tools + PyJWT (interop with the Python reference), kubectl (client tests),
-# redis-server (the shared-state store's tests start real ones), script (pseudo-terminal tests).
+# redis-server (the shared-state store's tests start real ones), script (pseudo-terminal tests),
+# pebble (the ACME tests run a real ACME CA).
 set -euo pipefail
 
 need_apt=()
@@ -9,6 +10,7 @@ command -v kubectl >/dev/null 2>&1 || need_apt+=(kubectl)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3 python3-pip)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v script >/dev/null 2>&1 || need_apt+=(bsdutils)
+command -v pebble >/dev/null 2>&1 || need_apt+=(pebble)
 if [ "${#need_apt[@]}" -gt 0 ]; then
   echo "test-deps: installing ${need_apt[*]} with apt-get"
   apt-get update -qq

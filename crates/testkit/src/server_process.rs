@@ -96,6 +96,18 @@ impl ServerProcess {
         extra_args: &[&str],
         env: &[(&str, &str)],
     ) -> Result<ServerProcess, SpawnError> {
+        Self::spawn_on(bin, config_yaml, 0, extra_args, env)
+    }
+
+    /// [`ServerProcess::spawn`] on a fixed `port` (for peers that must know it in advance, such
+    /// as an ACME CA validating tls-alpn-01 there).
+    pub fn spawn_on(
+        bin: &Path,
+        config_yaml: &str,
+        port: u16,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<ServerProcess, SpawnError> {
         let fail = |message: String| SpawnError {
             message,
             stderr: String::new(),
@@ -108,7 +120,8 @@ impl ServerProcess {
         cmd.arg("serve")
             .arg("--config")
             .arg(&config)
-            .args(["--port", "0"])
+            .arg("--port")
+            .arg(port.to_string())
             .args(extra_args)
             .env("VIBECTL_SERVER_STATE_DIR", dir.path())
             .env("HOME", dir.path())

@@ -6,6 +6,7 @@ mod common;
 mod limits_common;
 mod secure;
 
+mod acme;
 mod auth_key_reload;
 mod auth_overhead;
 mod auth_revocation;
