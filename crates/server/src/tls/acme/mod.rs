@@ -308,7 +308,8 @@ impl Acme {
     pub async fn run(self: Arc<Self>) {
         let mut account: Option<Account> = None;
         let mut failures = 0u32;
-        let mut have_fresh = self.due().is_some();
+        // With auto_renew off, a stored certificate already due is still renewed at start.
+        let mut have_fresh = self.due().is_some_and(|at| at > unix_now() as i64);
         loop {
             let now = unix_now() as i64;
             match self.due() {

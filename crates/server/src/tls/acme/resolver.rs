@@ -102,3 +102,40 @@ fn certified(cert_der: Vec<u8>, pkcs8: Vec<u8>) -> Result<CertifiedKey, AcmeErro
     CertifiedKey::from_der(vec![cert_der.into()], key, &provider)
         .map_err(|e| AcmeError::BadCertificate(format!("generated certificate: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn challenge_certificate_carries_the_digest_in_a_critical_acme_extension() {
+        let digest = [7u8; 32];
+        let ck = challenge_cert("llm.example.com", &digest).unwrap();
+        let (_, cert) = x509_parser::parse_x509_certificate(ck.cert[0].as_ref()).unwrap();
+        let ext = cert
+            .extensions()
+            .iter()
+            .find(|e| e.oid.to_id_string() == "1.3.6.1.5.5.7.1.31")
+            .unwrap();
+        assert!(ext.critical);
+        // DER OCTET STRING of the 32-byte SHA-256 (RFC 8737 section 3).
+        assert_eq!(ext.value[..2], [0x04, 32]);
+        assert_eq!(ext.value[2..], digest);
+        let san = cert.subject_alternative_name().unwrap().unwrap();
+        assert_eq!(
+            format!("{:?}", san.value.general_names),
+            "[DNSName(\"llm.example.com\")]"
+        );
+        assert!(challenge_cert("x.example.com", &[0u8; 31]).is_err());
+    }
+
+    #[test]
+    fn challenges_are_kept_by_lowercase_name_until_removed() {
+        let r = AcmeResolver::new(temporary_cert(&["a.example.com".into()]).unwrap());
+        r.add_challenge("A.Example.com", &[1u8; 32]).unwrap();
+        assert!(r.challenges.read().unwrap().contains_key("a.example.com"));
+        r.remove_challenge("a.EXAMPLE.com");
+        assert!(r.challenges.read().unwrap().is_empty());
+    }
+}

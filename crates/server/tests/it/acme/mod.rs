@@ -176,6 +176,10 @@ async fn http01_issues_a_certificate_trusted_through_the_ca_root() {
     assert_eq!(mode(&acme.join("localhost.key")), 0o600);
     assert_eq!(mode(&acme.join("account.json")), 0o600);
     assert_eq!(mode(&acme.join("localhost.crt")), 0o644);
+    // acme.challenge_dir got the answer as a file during the order, removed after it.
+    let answers = state.path().join(".well-known/acme-challenge");
+    assert!(answers.is_dir());
+    assert_eq!(std::fs::read_dir(&answers).unwrap().count(), 0);
     // The challenge answers are gone once the order is done; junk gets a 404, not a crash.
     for req in [
         "GET /.well-known/acme-challenge/nope HTTP/1.1\r\nHost: localhost\r\n\r\n".to_owned(),
@@ -312,6 +316,37 @@ async fn short_lived_certificate_is_renewed_and_served_without_restart() {
         renewed,
         "stored too"
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn auto_renew_off_keeps_the_certificate_while_running() {
+    let (port, http_port) = (free_port(), free_port());
+    let pebble = Pebble::start(PebbleOpts {
+        http_port,
+        tls_port: port,
+        validity_seconds: 6,
+    })
+    .await;
+    let mock = MockProvider::start().await.unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let cfg = acme_config(
+        &mock,
+        &pebble,
+        &http01(http_port),
+        "  auto_renew: false\n  renew_days_before_expiry: 0\n",
+    );
+    let server = spawn(&cfg, port, state.path());
+    wait_for(&server, ISSUED, 1, "issuance").await;
+    wait_for(&server, "acme.auto_renew is false", 1, "the notice").await;
+    // Past the renewal point (4 s into 6 s): still one certificate.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        server.stderr().matches(ISSUED).count(),
+        1,
+        "{}",
+        server.stderr()
+    );
+    assert_eq!(pebble.issued(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
