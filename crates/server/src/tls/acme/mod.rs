@@ -215,10 +215,21 @@ impl Acme {
         let a = &cfg.acme;
         let dir = state_dir.join(store::ACME_DIR);
         let (cert_path, key_path) = store::paths(state_dir, &a.domains);
-        let stored = store::load(&cert_path, &key_path)
+        let valid = store::load(&cert_path, &key_path)
             .filter(|i| i.covers(&a.domains) && i.not_after > unix_now() as i64);
-        let initial = match (&stored, &cfg.tls.cert_file, &cfg.tls.key_file) {
-            (Some(i), _, _) => {
+        // A certificate from another directory (say the staging CA) is only served until this
+        // directory's arrives.
+        let other_ca = store::issued_by(&cert_path).filter(|d| *d != a.directory_url);
+        let (stored, foreign) = match (valid, other_ca) {
+            (Some(i), Some(d)) => {
+                tracing::info!(cert = %cert_path.display(), issued_by = %d, "the stored ACME certificate is from another directory: serving it until the new one arrives");
+                (None, Some(i))
+            }
+            (v, _) => (v, None),
+        };
+        let initial = match (&stored, &foreign, &cfg.tls.cert_file, &cfg.tls.key_file) {
+            (None, Some(f), _, _) => Arc::clone(&f.certified),
+            (Some(i), _, _, _) => {
                 tracing::info!(
                     cert = %cert_path.display(), serial = %i.serial,
                     renews_at = i.renew_at(a.renew_days_before_expiry),
@@ -226,13 +237,18 @@ impl Acme {
                 );
                 Arc::clone(&i.certified)
             }
-            (None, Some(c), Some(k)) => {
-                let chain = std::fs::read_to_string(c).unwrap_or_default();
-                let key = std::fs::read_to_string(k).unwrap_or_default();
-                let i = store::Issued::parse(chain, key).map_err(|e| AcmeError::Config {
-                    key: "tls.cert_file",
-                    reason: format!("{} / {}: {e}", c.display(), k.display()),
-                })?;
+            (None, None, Some(c), Some(k)) => {
+                let read = |p: &Path| {
+                    std::fs::read_to_string(p).map_err(|e| AcmeError::Config {
+                        key: "tls.cert_file",
+                        reason: format!("cannot read {}: {e}", p.display()),
+                    })
+                };
+                let i =
+                    store::Issued::parse(read(c)?, read(k)?).map_err(|e| AcmeError::Config {
+                        key: "tls.cert_file",
+                        reason: format!("{} / {}: {e}", c.display(), k.display()),
+                    })?;
                 tracing::info!(cert = %c.display(), "serving tls.cert_file until the ACME certificate arrives");
                 i.certified
             }
@@ -369,7 +385,12 @@ impl Acme {
             &at,
         )
         .await?;
-        store::save(&self.cert_path, &self.key_path, &issued)?;
+        store::save(
+            &self.cert_path,
+            &self.key_path,
+            &issued,
+            &self.cfg.directory_url,
+        )?;
         self.resolver.set_current(Arc::clone(&issued.certified));
         if let Ok(mut g) = self.issued.lock() {
             *g = Some(issued.clone());

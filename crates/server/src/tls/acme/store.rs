@@ -128,10 +128,25 @@ pub fn load(cert: &Path, key: &Path) -> Option<Issued> {
     }
 }
 
-/// Writes the certificate (0644) and its key (0600) atomically, key first.
-pub fn save(cert: &Path, key: &Path, issued: &Issued) -> Result<(), AcmeError> {
+/// The directory URL the certificate at `cert` came from (`<cert>.json`), when recorded.
+pub fn issued_by(cert: &Path) -> Option<String> {
+    let text = std::fs::read(cert.with_extension("json")).ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    v.get("directory_url")?.as_str().map(str::to_owned)
+}
+
+/// Writes the certificate (0644), its key (0600) and the directory it came from, atomically,
+/// key first.
+pub fn save(
+    cert: &Path,
+    key: &Path,
+    issued: &Issued,
+    directory_url: &str,
+) -> Result<(), AcmeError> {
     write_atomic(key, issued.key_pem.as_bytes(), 0o600)?;
     write_atomic(cert, issued.chain_pem.as_bytes(), 0o644)?;
+    let meta = serde_json::json!({ "directory_url": directory_url }).to_string();
+    write_atomic(&cert.with_extension("json"), meta, 0o644)?;
     Ok(())
 }
 

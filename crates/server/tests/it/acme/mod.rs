@@ -270,6 +270,33 @@ async fn restart_reuses_the_stored_certificate() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(pebble.issued(), 1, "no new order:\n{}", pebble.log());
     assert!(!server.stderr().contains(ISSUED), "{}", server.stderr());
+    // Pointed at another CA (staging to production, say): served until that CA's arrives.
+    drop(server);
+    let other = Pebble::start(PebbleOpts {
+        http_port,
+        tls_port: port,
+        validity_seconds: 0,
+    })
+    .await;
+    let server = spawn(
+        &acme_config(&mock, &other, &http01(http_port), ""),
+        port,
+        state.path(),
+    );
+    assert!(
+        server.stderr().contains("from another directory"),
+        "{}",
+        server.stderr()
+    );
+    wait_for(&server, ISSUED, 1, "order from the new directory").await;
+    let other_root = other.root().await;
+    assert_ne!(
+        served_serial(server.addr, Some(&other_root), b"h2")
+            .await
+            .unwrap(),
+        first
+    );
+    assert_eq!(other.issued(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
