@@ -166,11 +166,6 @@ impl App {
         self.tls.is_some() || self.acme.is_some()
     }
 
-    /// Where the ACME http-01 listener listens, when there is one.
-    pub fn acme_http_addr(&self) -> Option<std::net::SocketAddr> {
-        self.acme.as_ref().and_then(|a| a.http_addr())
-    }
-
     /// Serves on `listener` until `shutdown` resolves, then stops taking calls (health says
     /// NOT_SERVING), lets calls in flight finish for the grace period and writes the ledger out.
     pub async fn serve(

@@ -15,7 +15,6 @@ mod store;
 pub use resolver::ACME_TLS_ALPN;
 pub use store::renew_at;
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -192,7 +191,6 @@ pub struct Acme {
     resolver: Arc<resolver::AcmeResolver>,
     server_config: Arc<rustls::ServerConfig>,
     tokens: http01::Tokens,
-    http_addr: Option<SocketAddr>,
     issued: Mutex<Option<store::Issued>>,
 }
 
@@ -272,7 +270,7 @@ impl Acme {
             server_config.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
         }
         let tokens = http01::Tokens::default();
-        let http_addr = match a.challenge.kind {
+        match a.challenge.kind {
             ChallengeKind::Http01 => {
                 let at = http01::start(
                     &a.challenge.http_host,
@@ -281,11 +279,10 @@ impl Acme {
                 )
                 .await?;
                 tracing::info!(addr = %at, "http-01 challenge listener ready");
-                Some(at)
             }
-            ChallengeKind::TlsAlpn01 => None,
+            ChallengeKind::TlsAlpn01 => {}
             ChallengeKind::Dns01 => return Err(AcmeError::Dns01Unsupported),
-        };
+        }
         let challenge_dir = match (a.challenge.kind, &a.challenge_dir) {
             (ChallengeKind::Http01, Some(d)) => Some(state_dir.join(d)),
             _ => None,
@@ -299,14 +296,8 @@ impl Acme {
             resolver,
             server_config: Arc::new(server_config),
             tokens,
-            http_addr,
             issued: Mutex::new(stored),
         }))
-    }
-
-    /// Where the http-01 listener listens (http-01 only).
-    pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http_addr
     }
 
     /// The rustls config of the listener (its resolver follows renewals).
