@@ -431,6 +431,13 @@ async fn unreachable_directory_is_named_as_such() {
         "{log}"
     );
     assert!(log.contains("acme.ca_cert_file"), "{log}");
+    // Stopped while waiting to retry: exits cleanly.
+    let mut server = server;
+    server.signal("TERM").unwrap();
+    let status = server
+        .wait_timeout(Duration::from_secs(30))
+        .expect("exited");
+    assert!(status.success(), "{status:?}\n{}", server.stderr());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -455,4 +462,70 @@ async fn dns01_and_incomplete_sections_are_refused_at_start() {
             .expect_err("refused");
         assert!(err.stderr.contains(key) && err.stderr.contains(words), "{acme}:\n{}", err.stderr);
     }
+}
+
+/// In-process: an [`App`](vibectl_server::app::App) with ACME on a listener pebble validates
+/// tls-alpn-01 on, handshakes of both kinds hammering it concurrently while the order runs, then
+/// a clean shutdown with the renewal task still alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_app_orders_under_concurrent_handshakes_and_shuts_down() {
+    use vibectl_server::app::App;
+    use vibectl_server::cli::ServeArgs;
+    use vibectl_server::config::{ConfigSource, ServerConfig};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let pebble = Pebble::start(PebbleOpts {
+        http_port: free_port(),
+        tls_port: addr.port(),
+        validity_seconds: 0,
+    })
+    .await;
+    let mock = MockProvider::start().await.unwrap();
+    let yaml = acme_config(&mock, &pebble, TLS_ALPN01, "");
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, warnings) = ServerConfig::parse(&yaml).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let source = ConfigSource::Defaults(dir.path().join("config.yaml"));
+    let app = App::build(cfg, source, ServeArgs::default()).await.unwrap();
+    assert!(app.tls_on());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    let root = pebble.root().await;
+    let hammer: Vec<_> = (0..24)
+        .map(|i| {
+            tokio::spawn(async move {
+                let alpn: &[u8] = if i % 2 == 0 { b"h2" } else { b"acme-tls/1" };
+                let _ = served_serial(addr, None, alpn).await;
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let serial = loop {
+        if let Ok(s) = served_serial(addr, Some(&root), b"h2").await {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no certificate from pebble:\n{}",
+            pebble.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for h in hammer {
+        h.await.unwrap();
+    }
+    assert!(dir.path().join("acme/localhost.crt").is_file());
+    assert_eq!(
+        served_serial(addr, Some(&root), b"h2").await.unwrap(),
+        serial
+    );
+    let _ = stop.send(());
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("shut down")
+        .unwrap()
+        .unwrap();
 }
