@@ -153,7 +153,7 @@ async fn a_provider_without_a_catalog_default_still_answers_no_model() {
     let mock = MockProvider::start().await.unwrap();
     // Only a custom provider, whose models the catalog does not mark as a default.
     let cfg = format!(
-        "server:\n  host: 127.0.0.1\n  shutdown_grace_seconds: 5\nproviders:\n  local:\n    wire: openai\n    base_url: {}\n    api_key: k\nmodels:\n  - id: local/m\n    provider: local\n",
+        "server:\n  host: 127.0.0.1\n  shutdown_grace_seconds: 5\nproviders:\n  local:\n    wire: openai\n    base_url: {}\n    api_key: test-key\nmodels:\n  - id: local/m\n    provider: local\n",
         mock.openai_base_url()
     );
     let server = ServerProcess::spawn(&server_bin(), &cfg, &[], &[]).expect("server starts");
