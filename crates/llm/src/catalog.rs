@@ -25,6 +25,28 @@ pub struct PriceEntry {
     /// Cache read.
     #[serde(default)]
     pub cache_read: f64,
+    /// Higher rates for a request whose prompt is past a threshold, where the provider has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_context: Option<LongContextEntry>,
+}
+
+/// A long-context price tier as written in YAML: USD per million tokens for every token of a
+/// request whose prompt (uncached + cache writes + cache reads) is over `above_prompt_tokens`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LongContextEntry {
+    /// The tier applies when the prompt has strictly more tokens than this.
+    pub above_prompt_tokens: u32,
+    /// Uncached input.
+    pub input: f64,
+    /// Output.
+    pub output: f64,
+    /// Cache write.
+    #[serde(default)]
+    pub cache_write: f64,
+    /// Cache read.
+    #[serde(default)]
+    pub cache_read: f64,
 }
 
 /// One model as written in the catalog file or the server config's `models:` list.
@@ -53,6 +75,20 @@ pub struct ModelEntry {
     /// Prices; absent means free (local models).
     #[serde(default)]
     pub prices: PriceEntry,
+    /// The model a request that names none gets when its provider is the first configured one
+    /// and `server.default_model` is unset; at most one per provider.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
+    /// The provider has retired it (requests to it fail there): still resolvable so old configs
+    /// get the provider's own answer, but marked in listings, warned about, and never a default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retired: bool,
+    /// Where the figures come from (the provider's page).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The date (YYYY-MM-DD) the figures were read from `source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub as_of: Option<String>,
 }
 
 /// A resolved model, ready to serve.
@@ -74,6 +110,10 @@ pub struct ModelSpec {
     pub max_output_tokens: u32,
     /// Integer prices.
     pub prices: Prices,
+    /// Marked as its provider's default in the catalog.
+    pub is_default: bool,
+    /// The provider has retired it.
+    pub retired: bool,
 }
 
 /// A problem in catalog data, with the entry it concerns.
@@ -98,12 +138,10 @@ pub enum Resolution {
     },
 }
 
-/// The file format of a catalog.
+/// The file format of a catalog (each entry carries its own `source` and `as_of`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CatalogFile {
-    #[allow(dead_code)]
-    prices_as_of: Option<String>,
     models: Vec<ModelEntry>,
 }
 
@@ -128,6 +166,12 @@ impl ModelCatalog {
     /// Built-in entries with `overrides` applied: same id replaces, new ids are added.
     pub fn merged_entries(overrides: &[ModelEntry]) -> Result<Vec<ModelEntry>, CatalogError> {
         let mut entries = Self::builtin_entries()?;
+        // A config entry marked `default` takes over from the built-in default of its provider.
+        for o in overrides.iter().filter(|o| o.default) {
+            for e in entries.iter_mut().filter(|e| e.provider == o.provider) {
+                e.default = false;
+            }
+        }
         for o in overrides {
             match entries.iter_mut().find(|e| e.id == o.id) {
                 Some(e) => *e = o.clone(),
@@ -159,11 +203,16 @@ impl ModelCatalog {
                 });
             }
             let p = e.prices;
+            let lc = p.long_context.unwrap_or_default();
             for (name, v) in [
                 ("input", p.input),
                 ("output", p.output),
                 ("cache_write", p.cache_write),
                 ("cache_read", p.cache_read),
+                ("long_context.input", lc.input),
+                ("long_context.output", lc.output),
+                ("long_context.cache_write", lc.cache_write),
+                ("long_context.cache_read", lc.cache_read),
             ] {
                 if !v.is_finite() || v < 0.0 {
                     errors.push(CatalogError {
@@ -179,6 +228,40 @@ impl ModelCatalog {
                     path: at("max_output_tokens"),
                     message: "must be >= 1".into(),
                 });
+            }
+            if p.long_context.is_some_and(|lc| lc.above_prompt_tokens == 0) {
+                errors.push(CatalogError {
+                    path: at("prices.long_context.above_prompt_tokens"),
+                    message: "must be >= 1 (the prompt size past which the tier applies)".into(),
+                });
+            }
+            if let Some(d) = e.as_of.as_deref().filter(|d| !is_iso_date(d)) {
+                errors.push(CatalogError {
+                    path: at("as_of"),
+                    message: format!("must be a date like 2026-12-01, got `{d}`"),
+                });
+            }
+            if e.default {
+                if e.retired {
+                    errors.push(CatalogError {
+                        path: at("default"),
+                        message: "a retired model cannot be its provider's default; mark another"
+                            .into(),
+                    });
+                }
+                if let Some(other) = cat
+                    .models
+                    .iter()
+                    .find(|m| m.is_default && m.provider == e.provider)
+                {
+                    errors.push(CatalogError {
+                        path: at("default"),
+                        message: format!(
+                            "provider `{}` already has default model `{}`; mark only one",
+                            e.provider, other.id
+                        ),
+                    });
+                }
             }
             let idx = cat.models.len();
             for name in std::iter::once(&e.id).chain(e.aliases.iter()) {
@@ -209,12 +292,9 @@ impl ModelCatalog {
                 aliases: e.aliases.iter().filter(|a| **a != e.id).cloned().collect(),
                 max_context: e.max_context,
                 max_output_tokens: e.max_output_tokens.unwrap_or(4096),
-                prices: Prices::from_usd_per_million(
-                    p.input,
-                    p.output,
-                    p.cache_write,
-                    p.cache_read,
-                ),
+                prices: prices_of(&p),
+                is_default: e.default,
+                retired: e.retired,
             }));
         }
         if errors.is_empty() {
@@ -235,6 +315,12 @@ impl ModelCatalog {
             out.models.push(Arc::clone(m));
         }
         out
+    }
+
+    /// The catalog's default model: the first one marked `default` in catalog order (built-in
+    /// Anthropic, then OpenAI, then Ollama, then models added by the config).
+    pub fn catalog_default(&self) -> Option<&Arc<ModelSpec>> {
+        self.models.iter().find(|m| m.is_default)
     }
 
     /// Every model, in catalog order.
@@ -302,58 +388,34 @@ impl ModelCatalog {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    #[test]
-    fn builtin_catalog_is_valid_and_resolves_aliases() {
-        let cat = ModelCatalog::from_entries(&ModelCatalog::builtin_entries().unwrap()).unwrap();
-        let Resolution::Found(m) = cat.resolve("claude-4-sonnet") else {
-            panic!("alias not resolved")
-        };
-        assert_eq!(m.id, "anthropic/claude-sonnet-4-0");
-        assert_eq!(m.upstream, "claude-sonnet-4-0");
-        assert_eq!(m.prices.input, 3_000_000);
-        assert_eq!(cat.alias_map()["gpt-4o"], "openai/gpt-4o");
-    }
-
-    #[test]
-    fn unknown_name_suggests_close_ones() {
-        let cat = ModelCatalog::from_entries(&ModelCatalog::builtin_entries().unwrap()).unwrap();
-        let Resolution::NotFound { suggestions } = cat.resolve("claude-sonet-4") else {
-            panic!("should not resolve")
-        };
-        assert!(
-            suggestions.iter().any(|s| s.contains("sonnet-4")),
-            "{suggestions:?}"
-        );
-    }
-
-    #[test]
-    fn overrides_replace_and_duplicates_are_reported() {
-        let mut o: ModelEntry = serde_yaml_ng::from_str(
-            "{id: openai/gpt-4o, provider: openai, aliases: [fast], prices: {input: 1}}",
-        )
-        .unwrap();
-        let merged = ModelCatalog::merged_entries(std::slice::from_ref(&o)).unwrap();
-        let cat = ModelCatalog::from_entries(&merged).unwrap();
-        assert_eq!(cat.get("fast").unwrap().prices.input, 1_000_000);
-        assert!(cat.get("gpt-4o").is_none(), "override replaced the aliases");
-        o.id = "custom/x".into();
-        o.aliases = vec!["gpt-5".into()];
-        let merged = ModelCatalog::merged_entries(&[o]).unwrap();
-        let errs = ModelCatalog::from_entries(&merged).unwrap_err();
-        assert!(errs[0].message.contains("gpt-5"), "{errs:?}");
-    }
-
-    #[test]
-    fn retain_drops_unconfigured_providers() {
-        let cat = ModelCatalog::from_entries(&ModelCatalog::builtin_entries().unwrap()).unwrap();
-        let only = cat.retain_providers(|p| p == "openai");
-        assert!(only.models().iter().all(|m| m.provider == "openai"));
-        assert!(only.get("claude-4-sonnet").is_none());
-        assert!(only.get("gpt-4o").is_some());
+fn prices_of(p: &PriceEntry) -> Prices {
+    let base = Prices::from_usd_per_million(p.input, p.output, p.cache_write, p.cache_read);
+    match p.long_context {
+        Some(lc) => base.with_long_context(
+            lc.above_prompt_tokens,
+            lc.input,
+            lc.output,
+            lc.cache_write,
+            lc.cache_read,
+        ),
+        None => base,
     }
 }
+
+/// `YYYY-MM-DD` with plausible month and day (the catalog's dates are written by hand).
+fn is_iso_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' || !digits(0..4) {
+        return false;
+    }
+    if !digits(5..7) || !digits(8..10) {
+        return false;
+    }
+    let month = (b[5] - b'0') * 10 + (b[6] - b'0');
+    let day = (b[8] - b'0') * 10 + (b[9] - b'0');
+    (1..=12).contains(&month) && (1..=31).contains(&day)
+}
+
+#[cfg(test)]
+mod tests;

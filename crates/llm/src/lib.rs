@@ -21,4 +21,4 @@ pub use error::{ErrorCode, ProviderError};
 pub use provider::{Completion, CompletionRequest, Provider, ProviderStream, StreamEvent};
 pub use registry::{ProviderRegistry, ProviderSettings, WireFormat};
 pub use secret::Secret;
-pub use usage::{Prices, Usage};
+pub use usage::{LongContextPrices, Prices, Usage};

@@ -128,7 +128,7 @@ pub struct ServeArgs {
     /// Port to bind; 0 picks a free one (config `server.port`, default 50051).
     #[arg(long, env = "VIBECTL_SERVER_PORT")]
     pub port: Option<u16>,
-    /// Default model for requests that name none (config `server.default_model`).
+    /// Default model for requests that name none (config `server.default_model`; unset: the catalog default of the first configured provider).
     #[arg(long, env = "VIBECTL_SERVER_MODEL")]
     pub model: Option<String>,
     /// Seconds in-flight calls get to finish on SIGTERM/SIGINT (config `server.shutdown_grace_seconds`).

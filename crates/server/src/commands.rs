@@ -164,9 +164,15 @@ pub fn models(cfg: &ServerConfig, all: bool, as_json: bool) -> anyhow::Result<()
                     "id": m.id, "provider": m.provider, "upstream": m.upstream,
                     "aliases": m.aliases, "max_context": m.max_context,
                     "offered": configured(&m.provider),
+                    "default": m.is_default, "retired": m.retired,
                     "prices_usd_per_million": {
                         "input": usd(m.prices.input), "output": usd(m.prices.output),
                         "cache_write": usd(m.prices.cache_write), "cache_read": usd(m.prices.cache_read),
+                        "long_context": m.prices.long_context.map(|lc| json!({
+                            "above_prompt_tokens": lc.above_prompt_tokens,
+                            "input": usd(lc.input), "output": usd(lc.output),
+                            "cache_write": usd(lc.cache_write), "cache_read": usd(lc.cache_read),
+                        })),
                     },
                 })
             })
@@ -222,11 +228,25 @@ pub fn models(cfg: &ServerConfig, all: bool, as_json: bool) -> anyhow::Result<()
             usd(m.prices.cache_write),
             usd(m.prices.cache_read)
         );
-        let mark = if configured(&m.provider) {
-            ""
-        } else {
-            " (provider not configured)"
-        };
+        let mut mark = String::new();
+        if m.is_default {
+            mark.push_str(" (default)");
+        }
+        if m.retired {
+            mark.push_str(" (retired by provider)");
+        }
+        if let Some(lc) = m.prices.long_context {
+            let _ = write!(
+                mark,
+                " (prompts over {}k: {}/{})",
+                lc.above_prompt_tokens / 1000,
+                usd(lc.input),
+                usd(lc.output)
+            );
+        }
+        if !configured(&m.provider) {
+            mark.push_str(" (provider not configured)");
+        }
         let _ = writeln!(
             o,
             "{:<30} {:<10} {:>8}  {:>26}  {}{mark}",

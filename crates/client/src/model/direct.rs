@@ -168,6 +168,10 @@ fn resolve(catalog: &ModelCatalog, name: &str) -> Result<Arc<ModelSpec>, ModelEr
                         max_context: None,
                         max_output_tokens: None,
                         prices: Default::default(),
+                        default: false,
+                        retired: false,
+                        source: None,
+                        as_of: None,
                     };
                     if let Ok(c) = ModelCatalog::from_entries(&[entry]) {
                         if let Some(m) = c.get(name) {

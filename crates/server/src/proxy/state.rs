@@ -24,7 +24,7 @@ pub struct ProxyState {
     pub catalog: ModelCatalog,
     /// Provider clients by name.
     pub providers: ProviderRegistry,
-    /// Model used when a request names none.
+    /// Model used when a request names none: `server.default_model`, else the catalog default.
     pub default_model: Option<Arc<ModelSpec>>,
     /// Global limits.
     pub limits: Limits,
@@ -101,7 +101,8 @@ impl ProxyState {
     ) -> Result<Self, StateError> {
         let offered = catalog.retain_providers(|p| providers.contains(p));
         let default_model = match default_model {
-            None => None,
+            // No `server.default_model`: the catalog's default for the first configured provider.
+            None => offered.catalog_default().cloned(),
             Some(name) => match offered.resolve(name) {
                 Resolution::Found(m) => Some(m),
                 Resolution::NotFound { suggestions } => {
@@ -119,6 +120,13 @@ impl ProxyState {
                 }
             },
         };
+        if let Some(m) = default_model.as_deref().filter(|m| m.retired) {
+            tracing::warn!(
+                model = %m.id,
+                "server.default_model is retired by its provider, so calls without a model will fail there; \
+                 pick a current one (see `vibectl-server models`)"
+            );
+        }
         let info = build_info(&offered, default_model.as_deref(), &limits, server_name);
         Ok(ProxyState {
             catalog: offered,
@@ -156,7 +164,8 @@ impl ProxyState {
             return self.default_model.clone().ok_or_else(|| {
                 CallError::new(
                     ErrorCode::NoModel,
-                    "no model named in the request and the server has no default model (set server.default_model)",
+                    "no model named in the request and the server has no default model: no configured \
+                     provider has a catalog default (set server.default_model or --model)",
                 )
             });
         };

@@ -103,9 +103,6 @@ async fn model_resolution_errors_and_request_ids() {
     assert!(!resp.request_id.is_empty(), "a fresh id is generated");
     uuid_like(&resp.request_id);
 
-    let resp = c.execute(request(None, "x")).await.unwrap().into_inner();
-    assert_eq!(error(&resp).error_code, "NO_MODEL");
-
     let mut req = request(Some("gpt-4o"), "  ");
     req.request_id = "my-id-42".into();
     let resp = c.execute(req).await.unwrap().into_inner();
@@ -117,6 +114,13 @@ async fn model_resolution_errors_and_request_ids() {
     let resp = c.execute(req).await.unwrap().into_inner();
     assert_eq!(error(&resp).error_code, "INVALID_REQUEST");
     assert_eq!(mock.request_count(), 0, "nothing reached the provider");
+
+    // No model and no server.default_model: the catalog default of the first configured provider.
+    let resp = c.execute(request(None, "x")).await.unwrap().into_inner();
+    assert_eq!(
+        success(&resp).actual_model_used,
+        "anthropic/claude-sonnet-5-5"
+    );
 }
 
 fn uuid_like(s: &str) {

@@ -11,6 +11,7 @@ mod auth_key_reload;
 mod auth_overhead;
 mod auth_revocation;
 mod auth_tokens;
+mod e2e_catalog;
 mod e2e_execute;
 mod e2e_faults;
 mod e2e_lifecycle;
