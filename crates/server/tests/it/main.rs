@@ -7,7 +7,6 @@ mod limits_common;
 mod secure;
 
 mod auth_key_reload;
-mod auth_overhead;
 mod auth_revocation;
 mod auth_tokens;
 mod e2e_execute;
