@@ -52,40 +52,9 @@ done
 
 OUT="${OUT:-$ROOT/bench-results/instr-$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"
-WORK="$(mktemp -d)"
-PIDS=()
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-# Waits (at most 60 s) for a "listening" first line in $1 from process $2; prints the line.
-first_line() {
-    local file="$1" pid="$2" i
-    for i in $(seq 1 600); do
-        if [[ -s "$file" ]] && head -1 "$file" | grep -q listening; then
-            head -1 "$file"
-            return 0
-        fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "process $pid exited before listening; its stderr:" >&2
-            cat "${file%.out}.err" >&2 || true
-            return 1
-        fi
-        sleep 0.1
-    done
-    echo "timed out waiting for $file" >&2
-    return 1
-}
 
 # SIGTERM, then up to 60 s for a clean exit (callgrind writes its file at exit), then SIGKILL.
 stop() {
@@ -124,7 +93,7 @@ CLEAN_ENV=(env -u RUST_LOG -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE
     --no-recording >"$WORK/mock.out" 2>"$WORK/mock.err" &
 MOCK_PID=$!
 PIDS+=("$MOCK_PID")
-MOCK_ADDR="$(first_line "$WORK/mock.out" "$MOCK_PID" | sed 's#.*http://##')"
+MOCK_ADDR="$(first_line "$WORK/mock.out" "$MOCK_PID" 60 | sed 's#.*http://##')"
 
 # One target under callgrind serving $2 requests; sets RESULT to its total instruction count.
 # (Not run in a subshell, so the trap knows its PID.)
@@ -156,7 +125,7 @@ EOF
     esac
     pid=$!
     PIDS+=("$pid")
-    addr="$(first_line "$dir/proc.out" "$pid" | sed -E 's/.*listening on ([^ ]+).*/\1/')"
+    addr="$(first_line "$dir/proc.out" "$pid" 60 | sed -E 's/.*listening on ([^ ]+).*/\1/')"
     if ! timeout "$STEP_TIMEOUT" "${CLEAN_ENV[@]}" "$BIN/vibectl-bench" --target "http://$addr" \
         --mode closed --concurrency "$CONCURRENCY" --connections "$CONNECTIONS" \
         --requests "$n" --warmup 0 --timeout 60 --model "$MODEL" --label "$target-$n" \

@@ -17,10 +17,8 @@ WARMUP="${WARMUP:-3}"
 CONCURRENCY="${CONCURRENCY:-64}"
 CONNECTIONS="${CONNECTIONS:-4}"
 KEY=bench-key
-WORK="$(mktemp -d)"
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     flag=(); [[ "$PROFILE" == release ]] && flag=(--release)
@@ -28,18 +26,12 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
 fi
 BIN="$ROOT/target/$PROFILE"
 
-first_line() {
-    for _ in $(seq 1 300); do
-        if [[ -s "$1" ]] && head -1 "$1" | grep -q listening; then head -1 "$1"; return 0; fi
-        sleep 0.1
-    done
-    echo "timed out waiting for $1" >&2; return 1
-}
 
 "$BIN/mock-provider" --listen 127.0.0.1:0 --api-key "$KEY" --latency-ms 0 --no-recording \
     >"$WORK/mock.out" 2>"$WORK/mock.err" &
-PIDS+=($!)
-MOCK_ADDR="$(first_line "$WORK/mock.out" | sed 's#.*http://##')"
+MOCK_PID=$!
+PIDS+=("$MOCK_PID")
+MOCK_ADDR="$(first_line "$WORK/mock.out" "$MOCK_PID" | sed 's#.*http://##')"
 REDIS_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no >"$WORK/redis.log" 2>&1 &
 PIDS+=($!)
@@ -54,11 +46,11 @@ run() {
     printf 'server:\n  host: 127.0.0.1\n  default_model: openai/gpt-4o\n%s\nproviders:\n  openai: {base_url: "http://%s/v1", api_key: %s}\n%s\n' \
         "$server_extra" "$MOCK_ADDR" "$KEY" "$top_extra" >"$dir/config.yaml"
     env -u OPENAI_API_KEY -u ANTHROPIC_API_KEY VIBECTL_SERVER_STATE_DIR="$dir" \
-        "$BIN/vibectl-server" serve --config "$dir/config.yaml" --port 0 >"$dir/out" 2>"$dir/err" &
+        "$BIN/vibectl-server" serve --config "$dir/config.yaml" --port 0 >"$dir/proc.out" 2>"$dir/proc.err" &
     local pid=$!
     PIDS+=("$pid")
     local addr
-    addr="$(first_line "$dir/out" | sed -E 's/.*listening on ([^ ]+).*/\1/')"
+    addr="$(first_line "$dir/proc.out" "$pid" | sed -E 's/.*listening on ([^ ]+).*/\1/')"
     echo "== $name"
     "$BIN/vibectl-bench" --target "$addr" --label "$name" -c "$CONCURRENCY" --connections "$CONNECTIONS" \
         --duration "$DURATION" --warmup "$WARMUP" | tee "$WORK/$name.txt"

@@ -43,44 +43,11 @@ KEY="bench-key"
 STAMP="$(date -u +%Y%m%dT%H%M%SZ)"
 OUT="$ROOT/bench-results/$STAMP"
 mkdir -p "$OUT"
-WORK="$(mktemp -d)"
-PIDS=()
-
-cleanup() {
-    local pid
-    for pid in "${PIDS[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 log() { printf '\n### %s\n' "$*"; }
 
-# Waits for the first stdout line of a started process (its "listening on" line).
-first_line() {
-    local file="$1" pid="$2" i
-    for i in $(seq 1 300); do
-        if [[ -s "$file" ]] && head -1 "$file" | grep -q listening; then
-            head -1 "$file"
-            return 0
-        fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            echo "process $pid exited before listening; its stderr:" >&2
-            cat "${file%.out}.err" >&2 || true
-            return 1
-        fi
-        sleep 0.1
-    done
-    echo "timed out waiting for $file" >&2
-    return 1
-}
-
-rss_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
     log "building release binaries"

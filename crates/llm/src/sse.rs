@@ -103,9 +103,8 @@ where
 }
 
 /// Runs `body` through [`decode_stream`] with wire format `W`'s decoder, in pieces of `split`
-/// bytes, and collects everything it yields.
-#[cfg(test)]
-pub(crate) fn decode_all<W: crate::wire::Wire>(
+/// bytes, and collects everything it yields (for tests and the fuzz targets in fuzz/).
+pub fn decode_all<W: crate::wire::Wire>(
     body: &[u8],
     split: usize,
 ) -> Vec<Result<StreamEvent, ProviderError>> {
@@ -119,7 +118,10 @@ pub(crate) fn decode_all<W: crate::wire::Wire>(
     );
     match tokio::runtime::Builder::new_current_thread().build() {
         Ok(rt) => rt.block_on(stream.collect()),
-        Err(e) => panic!("no runtime: {e}"),
+        Err(e) => vec![Err(ProviderError::Protocol {
+            message: format!("cannot start a runtime to decode: {e}"),
+            detail: None,
+        })],
     }
 }
 

@@ -351,30 +351,4 @@ mod tests {
         );
         assert_eq!(v.verify(&t, now + 25).unwrap_err().reason, "expired");
     }
-
-    /// Not an assertion: prints what a verification costs in this (dev) build.
-    /// `cargo test -p vibectl-server --lib verify_cost -- --ignored --nocapture`
-    #[test]
-    #[ignore]
-    fn verify_cost() {
-        let v = verifier(30);
-        let now = crate::auth::unix_now();
-        let n = 20_000u32;
-        let tokens: Vec<String> = (0..n)
-            .map(|i| token(&format!("u{i}"), now + 1000, now))
-            .collect();
-        let start = std::time::Instant::now();
-        for t in &tokens {
-            v.verify(t, now).unwrap();
-        }
-        let cold = start.elapsed() / n;
-        let start = std::time::Instant::now();
-        for _ in 0..5 {
-            for t in tokens.iter().take(5_000) {
-                v.verify(t, now).unwrap();
-            }
-        }
-        let warm = start.elapsed() / 25_000;
-        println!("HS256 verify: signature check {cold:?}/token, cached {warm:?}/token");
-    }
 }

@@ -14,7 +14,7 @@ use vibectl_llm::{Secret, WireFormat};
 
 pub use acme::{AcmeChallenge, AcmeSection, ChallengeKind, LETSENCRYPT_PRODUCTION};
 pub use limits::{MetricsSection, StateBackend, StateSection, Usd};
-pub use paths::{config_path, state_dir, ConfigSource};
+pub use paths::{config_path, state_dir, ConfigSource, LoadedConfig};
 pub use providers::{provider_settings, ProviderStatus};
 pub use validate::{ConfigError, ConfigIssues};
 

@@ -8,7 +8,6 @@ mod secure;
 
 mod acme;
 mod auth_key_reload;
-mod auth_overhead;
 mod auth_revocation;
 mod auth_tokens;
 mod e2e_catalog;
