@@ -80,7 +80,7 @@ impl App {
                  OPENAI_API_KEY or OLLAMA_HOST, or add `providers:` to the config"
             );
         }
-        let state_dir = crate::config::state_dir(source.path());
+        let state_dir = crate::config::state_dir(&cfg, source.path());
         let store = limits::open_store(&cfg.state, &state_dir.join(LEDGER_FILE))
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the state store: {e}"))?;

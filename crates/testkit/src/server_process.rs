@@ -96,6 +96,17 @@ impl ServerProcess {
         extra_args: &[&str],
         env: &[(&str, &str)],
     ) -> Result<ServerProcess, SpawnError> {
+        Self::spawn_command(bin, "serve", config_yaml, extra_args, env)
+    }
+
+    /// Like [`ServerProcess::spawn`] with another serve command (`serve-ca`, `serve-custom`, ...).
+    pub fn spawn_command(
+        bin: &Path,
+        command: &str,
+        config_yaml: &str,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<ServerProcess, SpawnError> {
         let fail = |message: String| SpawnError {
             message,
             stderr: String::new(),
@@ -105,7 +116,7 @@ impl ServerProcess {
         let config = dir.path().join("config.yaml");
         std::fs::write(&config, config_yaml).map_err(|e| fail(format!("write config: {e}")))?;
         let mut cmd = Command::new(bin);
-        cmd.arg("serve")
+        cmd.arg(command)
             .arg("--config")
             .arg(&config)
             .args(["--port", "0"])

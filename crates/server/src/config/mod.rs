@@ -1,4 +1,5 @@
 //! Server configuration: the YAML file (reference-compatible keys), where it lives, and validation.
+mod edit;
 mod limits;
 mod paths;
 mod providers;
@@ -11,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use vibectl_llm::catalog::ModelEntry;
 use vibectl_llm::{Secret, WireFormat};
 
-pub use limits::{MetricsSection, StateBackend, StateSection, Usd};
-pub use paths::{config_path, state_dir, ConfigSource};
+pub use edit::{set_key, EditError};
+pub use limits::{MetricsSection, StateBackend, StateSection, Usd, UsdError};
+pub use paths::{config_path, state_dir, ConfigSource, LoadedConfig, Parsed, Warning};
 pub use providers::{provider_settings, ProviderStatus};
 pub use validate::{ConfigError, ConfigIssues};
 
@@ -55,7 +57,7 @@ pub struct ServerSection {
     pub require_auth: bool,
     /// Name reported in `GetServerInfo.server_name`.
     pub name: String,
-    /// Reference key (thread pool size); accepted and ignored (this server is async).
+    /// Worker threads of the async runtime (the reference's thread pool size; default: one per CPU).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_workers: Option<u32>,
     /// Log level: error, warn, info, debug, trace.
@@ -224,7 +226,10 @@ pub struct VerificationKeyEntry {
     pub secret_key_file: Option<PathBuf>,
 }
 
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+/// Audience names.
+type Names = Vec<String>;
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Names, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
