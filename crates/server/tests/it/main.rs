@@ -5,11 +5,13 @@
 mod common;
 mod limits_common;
 mod secure;
+mod serve_modes;
 
 mod auth_key_reload;
 mod auth_overhead;
 mod auth_revocation;
 mod auth_tokens;
+mod cli_admin;
 mod e2e_execute;
 mod e2e_faults;
 mod e2e_lifecycle;
@@ -21,5 +23,6 @@ mod e2e_stream;
 mod in_process;
 mod interop;
 mod jwt_interop;
+mod parity;
 mod state_conformance;
 mod tls;
