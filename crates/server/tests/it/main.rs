@@ -12,6 +12,7 @@ mod auth_overhead;
 mod auth_revocation;
 mod auth_tokens;
 mod cli_admin;
+mod deploy;
 mod e2e_execute;
 mod e2e_faults;
 mod e2e_lifecycle;
