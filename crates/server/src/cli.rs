@@ -97,7 +97,7 @@ vibectl-server generate-certs --cert-file /etc/vibectl/server.crt --key-file /et
         #[arg(long)]
         force: bool,
     },
-    /// Show or check the configuration.
+    /// Show, set or check the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Issue a token (JWT) for a user or service, to hand over out of band.

@@ -332,3 +332,53 @@ fn reference_example_configs_validate_unchanged() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ca_made_by_the_reference_serves_with_ours() {
+    let home = tempfile::tempdir().unwrap();
+    let ca = home.path().join("ca");
+    let ca_arg = ca.display().to_string();
+    let out = run_in(
+        reference_bin(),
+        home.path(),
+        &["ca", "init", "--ca-dir", &ca_arg],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        ca.join("intermediate/ca.crt").exists(),
+        "the reference's layout"
+    );
+    let mock = vibectl_testkit::MockProvider::start().await.unwrap();
+    let cfg = crate::common::config_for(&mock, "  default_model: gpt-4o\n", "");
+    let server = vibectl_testkit::ServerProcess::spawn_command(
+        ours(),
+        "serve-ca",
+        &cfg,
+        &["--ca-dir", &ca_arg, "--san", "127.0.0.1"],
+        &[],
+    )
+    .expect("serve-ca with the reference's CA");
+    let bundle = std::fs::read(ca.join("ca-bundle.crt")).unwrap();
+    let ch = crate::secure::tls_channel(server.addr, Some(&bundle), None)
+        .await
+        .expect("trusted with the reference's bundle");
+    vibectl_proto::vibectl_llm_proxy_client::VibectlLlmProxyClient::new(ch)
+        .get_server_info(vibectl_proto::GetServerInfoRequest {})
+        .await
+        .unwrap();
+    let out = run_in(
+        ours(),
+        home.path(),
+        &["ca", "check-expiry", "--ca-dir", &ca_arg],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
