@@ -136,11 +136,18 @@ pub fn mode(cfg: &ServerConfig) -> Mode {
 }
 
 /// `serve`: the mode from the config.
-pub fn serve(cx: Context, args: ServeArgs) -> anyhow::Result<()> {
+pub fn serve(cx: Context, mut args: ServeArgs) -> anyhow::Result<()> {
     let mut cfg = cx.cfg.clone();
     args.apply_to(&mut cfg);
     let m = mode(&cfg);
     match m {
+        Mode::Custom => {
+            // The reference hands tls.ca_bundle_file to serve-custom: the client CA here.
+            if cfg.tls.client_ca_file.is_none() {
+                args.tls_client_ca = cfg.tls.ca_bundle_file.clone();
+            }
+            run(cx, args, None, m)
+        }
         Mode::Ca => {
             let dir = cx.state_dir.join("ca");
             if !ca::Layout::of(&dir).exists() {

@@ -264,7 +264,8 @@ pub struct TlsSection {
     /// PEM private key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
-    /// Reference key: CA bundle handed to clients (informational).
+    /// Reference key: with `cert_file`/`key_file` (custom mode), the CA client certificates must
+    /// chain to, like `client_ca_file` (which wins when both are set).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_bundle_file: Option<PathBuf>,
     /// Serve TLS with a self-signed certificate for `hostnames`, generated on first start.

@@ -187,6 +187,16 @@ async fn serve_custom_with_a_ca_bundle_requires_client_certificates() {
     )
     .expect("server");
     assert!(call(plain.addr, Some(&trust), None).await);
+    // `serve` in custom mode takes tls.ca_bundle_file from the config the same way.
+    let from_config = format!(
+        "{cfg}tls:\n  enabled: true\n  cert_file: {cert}\n  key_file: {key}\n  ca_bundle_file: {bundle}\n"
+    );
+    let server = ServerProcess::spawn(bin(), &from_config, &[], &[]).expect("server");
+    assert!(
+        !call(server.addr, Some(&trust), None).await,
+        "mTLS from tls.ca_bundle_file"
+    );
+    assert!(call(server.addr, Some(&trust), Some((&cc, &ck))).await);
     // A missing file is named.
     let out = secure::cli(
         &dir.path().join("x.yaml"),
