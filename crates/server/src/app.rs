@@ -97,7 +97,7 @@ impl App {
         let authenticator = if auth::auth_required(&cfg) {
             let env = |k: &str| std::env::var(k).ok();
             let (a, origin) = Authenticator::start(&cfg, &state_dir, &env)
-                .map_err(|e| anyhow::anyhow!("cannot set up token verification: {e}"))?;
+                .context("cannot set up token verification")?;
             tracing::info!(
                 keys = %origin, audit_log = %a.audit().path().display(),
                 issuer = %cfg.jwt.issuer,
@@ -111,12 +111,11 @@ impl App {
             None
         };
         let tls = if cfg.tls.is_on() {
-            let (files, note) =
-                tls::resolve_files(&cfg.tls, &state_dir).map_err(anyhow::Error::msg)?;
+            let (files, note) = tls::resolve_files(&cfg.tls, &state_dir)?;
             if let Some(n) = note {
                 tracing::info!("{n}");
             }
-            let reloading = Arc::new(tls::ReloadingConfig::new(files).map_err(anyhow::Error::msg)?);
+            let reloading = Arc::new(tls::ReloadingConfig::new(files)?);
             tracing::info!(
                 cert = %reloading.files().cert.display(),
                 client_certificates = if reloading.files().client_ca.is_some() { "required" } else { "not requested" },

@@ -1,4 +1,6 @@
 //! `generate-token SUBJECT [--expires-in D] [--output FILE] [--audience A]`.
+use anyhow::Context as _;
+
 use super::{emit, Context};
 use crate::auth::issue::{issue_token, TokenRequest};
 use crate::auth::{parse_lifetime, rfc3339};
@@ -8,7 +10,7 @@ use vibectl_fsutil::write_atomic;
 /// Issues the token and prints it (or writes it 0600 with `--output`).
 pub fn exec(cx: &Context, a: &GenerateTokenArgs) -> anyhow::Result<()> {
     let lifetime = match a.expires_in.as_deref() {
-        Some(t) => Some(parse_lifetime(t).map_err(|e| anyhow::anyhow!("--expires-in: {e}"))?),
+        Some(t) => Some(parse_lifetime(t).context("--expires-in")?),
         None => None,
     };
     let env = |k: &str| std::env::var(k).ok();

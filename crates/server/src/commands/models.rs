@@ -3,18 +3,13 @@ use serde_json::json;
 use vibectl_llm::ModelCatalog;
 
 use super::emit;
-use crate::config::{provider_settings, ServerConfig};
+use crate::config::{provider_settings, ConfigIssues, ServerConfig};
 
 /// `models [--all] [--json]`.
 pub fn exec(cfg: &ServerConfig, all: bool, as_json: bool) -> anyhow::Result<()> {
     let env = |k: &str| std::env::var(k).ok();
-    let statuses = provider_settings(cfg, &env).map_err(|e| {
-        anyhow::anyhow!(e
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n"))
-    })?;
+    let statuses =
+        provider_settings(cfg, &env).map_err(|errors| ConfigIssues { file: None, errors })?;
     let entries = ModelCatalog::merged_entries(&cfg.models)?;
     let catalog = ModelCatalog::from_entries(&entries).map_err(|es| {
         anyhow::anyhow!(es
