@@ -82,7 +82,7 @@ impl App {
                  OPENAI_API_KEY or OLLAMA_HOST, or add `providers:` to the config"
             );
         }
-        let state_dir = crate::config::state_dir(source.path());
+        let state_dir = crate::config::state_dir(&cfg, source.path());
         let store = limits::open_store(&cfg.state, &state_dir.join(LEDGER_FILE))
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the state store: {e}"))?;
@@ -99,7 +99,7 @@ impl App {
         let authenticator = if auth::auth_required(&cfg) {
             let env = |k: &str| std::env::var(k).ok();
             let (a, origin) = Authenticator::start(&cfg, &state_dir, &env)
-                .map_err(|e| anyhow::anyhow!("cannot set up token verification: {e}"))?;
+                .context("cannot set up token verification")?;
             tracing::info!(
                 keys = %origin, audit_log = %a.audit().path().display(),
                 issuer = %cfg.jwt.issuer,
@@ -127,11 +127,11 @@ impl App {
         };
         let tls = if acme.is_none() && cfg.tls.is_on() {
             let (files, note) =
-                tls::resolve_files(&cfg.tls, &state_dir).map_err(anyhow::Error::msg)?;
+                tls::resolve_files(&cfg.tls, &state_dir)?;
             if let Some(n) = note {
                 tracing::info!("{n}");
             }
-            let reloading = Arc::new(tls::ReloadingConfig::new(files).map_err(anyhow::Error::msg)?);
+            let reloading = Arc::new(tls::ReloadingConfig::new(files)?);
             tracing::info!(
                 cert = %reloading.files().cert.display(),
                 client_certificates = if reloading.files().client_ca.is_some() { "required" } else { "not requested" },

@@ -3,6 +3,10 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::commands::ca::CaArgs;
+use crate::commands::config::ConfigCommand;
+use crate::commands::generate_certs::GenerateCertsArgs;
+use crate::commands::serve::{ServeAcmeArgs, ServeCaArgs, ServeCustomArgs};
 use crate::config::LogFormat;
 
 /// vibectl-server: one place for provider keys, tokens, limits and metering of LLM calls.
@@ -21,9 +25,19 @@ pub struct Cli {
         value_name = "FILE"
     )]
     pub config: Option<PathBuf>,
-    /// Log level: error, warn, info, debug, trace (default from config, else info).
+    /// Log level: DEBUG, INFO, WARNING, ERROR (any case; also trace, warn). Default: config
+    /// `server.log_level`, else info.
     #[arg(long, global = true, env = "VIBECTL_LOG_LEVEL", value_name = "LEVEL")]
     pub log_level: Option<String>,
+    /// State directory: token registry, generated secrets, CA, usage ledger (config `state.dir`;
+    /// default `$STATE_DIRECTORY` from systemd, else the config file's directory).
+    #[arg(
+        long,
+        global = true,
+        env = "VIBECTL_SERVER_STATE_DIR",
+        value_name = "DIR"
+    )]
+    pub state_dir: Option<PathBuf>,
     /// Log format.
     #[arg(long, global = true, value_enum, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -35,7 +49,8 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the gRPC proxy.
+    /// Run the gRPC proxy, in the mode the config asks for (tls off: insecure; acme.enabled: ACME;
+    /// tls.cert_file + tls.key_file: custom; tls.auto: self-signed; otherwise the private CA).
     #[command(
         after_help = "Examples:\n  vibectl-server serve\n  vibectl-server serve --port 50052 --model gpt-4o\n  \
 vibectl-server serve --require-auth --tls-auto\n  \
@@ -43,6 +58,36 @@ vibectl-server serve --host 0.0.0.0 --require-auth --tls-cert server.crt --tls-k
 vibectl-server serve --host 0.0.0.0 --allow-insecure-public   # testing only"
     )]
     Serve(ServeArgs),
+    /// Run without TLS (development or trusted networks only; warns).
+    #[command(
+        after_help = "Examples:\n  vibectl-server serve-insecure\n  vibectl-server serve-insecure --port 50052 --max-rpm 60"
+    )]
+    ServeInsecure(ServeArgs),
+    /// Run with a certificate from the private CA, issued at start and renewed while running.
+    #[command(
+        after_help = "Examples:\n  vibectl-server ca init && vibectl-server serve-ca --hostname proxy.example.com --san 10.0.0.5\n  \
+vibectl-server serve-ca --ca-dir /var/lib/vibectl-server/ca --validity-days 30 --require-auth"
+    )]
+    ServeCa(ServeCaArgs),
+    /// Run with your own certificate and key; --ca-bundle-file also requires client certificates (mTLS).
+    #[command(
+        after_help = "Examples:\n  vibectl-server serve-custom --cert-file server.crt --key-file server.key\n  \
+vibectl-server serve-custom --cert-file server.crt --key-file server.key --ca-bundle-file clients-ca.crt\n\n\
+Certificate files replaced on disk are served without a restart (tls.reload_interval_seconds)."
+    )]
+    ServeCustom(ServeCustomArgs),
+    /// Run with a certificate from an ACME CA such as Let's Encrypt (sets the acme.* keys).
+    #[command(
+        after_help = "Examples:\n  vibectl-server serve-acme --email ops@example.com --domain proxy.example.com --port 443\n  \
+vibectl-server serve-acme --email ops@example.com --domain a.example.com --domain b.example.com --challenge-type http-01"
+    )]
+    ServeAcme(ServeAcmeArgs),
+    /// Write a self-signed certificate and key for serve-custom.
+    #[command(
+        after_help = "Examples:\n  vibectl-server generate-certs\n  vibectl-server generate-certs --hostname proxy.example.com --force\n  \
+vibectl-server generate-certs --cert-file /etc/vibectl/server.crt --key-file /etc/vibectl/server.key"
+    )]
+    GenerateCerts(GenerateCertsArgs),
     /// Write a commented default config file.
     #[command(
         after_help = "Examples:\n  vibectl-server init-config\n  vibectl-server --config ./server.yaml init-config --force"
@@ -52,7 +97,7 @@ vibectl-server serve --host 0.0.0.0 --allow-insecure-public   # testing only"
         #[arg(long)]
         force: bool,
     },
-    /// Show or check the configuration.
+    /// Show, set or check the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Issue a token (JWT) for a user or service, to hand over out of band.
@@ -99,24 +144,6 @@ Costs are exact sums kept in pico-USD and shown rounded to the micro-dollar."
         #[arg(long)]
         json: bool,
     },
-}
-
-/// `config` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
-    /// Print the effective configuration (secrets masked), or one key of it.
-    #[command(
-        after_help = "Examples:\n  vibectl-server config show\n  vibectl-server config show server.port"
-    )]
-    Show {
-        /// Dotted key, e.g. `server.limits.global`.
-        key: Option<String>,
-    },
-    /// Check the configuration and report every problem.
-    #[command(
-        after_help = "Examples:\n  vibectl-server config validate\n  vibectl-server --config /etc/vibectl/server.yaml config validate"
-    )]
-    Validate,
 }
 
 /// `serve` options; each overrides the config file.
@@ -170,6 +197,12 @@ pub struct ServeArgs {
     /// Require client certificates signed by this CA (mTLS; config `tls.client_ca_file`).
     #[arg(long, value_name = "FILE")]
     pub tls_client_ca: Option<PathBuf>,
+    /// Worker threads of the runtime (config `server.max_workers`; default one per CPU).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub max_workers: Option<u32>,
+    /// TLS forced off (`serve-insecure`).
+    #[arg(skip)]
+    pub force_plaintext: bool,
 }
 
 /// `generate-token` options.
@@ -229,68 +262,6 @@ pub enum TokensCommand {
         /// Revoke all of this subject's tokens instead.
         #[arg(long, value_name = "SUBJECT")]
         subject: Option<String>,
-    },
-}
-
-/// `ca` options.
-#[derive(Debug, Args)]
-pub struct CaArgs {
-    /// CA directory (default: <state dir>/ca).
-    #[arg(long, global = true, value_name = "DIR")]
-    pub ca_dir: Option<PathBuf>,
-    /// What to do.
-    #[command(subcommand)]
-    pub command: CaCommand,
-}
-
-/// `ca` subcommands.
-#[derive(Debug, Subcommand)]
-pub enum CaCommand {
-    /// Create a root and an intermediate CA, and the ca-bundle.crt clients trust.
-    #[command(
-        after_help = "Examples:\n  vibectl-server ca init\n  vibectl-server ca init --name \"Acme\" --ca-dir /etc/vibectl/ca"
-    )]
-    Init {
-        /// Organisation name put in the CA certificates.
-        #[arg(long, default_value = "vibectl-server")]
-        name: String,
-        /// Replace an existing CA.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Issue a server certificate for HOST (plus --san names), signed by the intermediate.
-    #[command(
-        after_help = "Examples:\n  vibectl-server ca create-server-cert proxy.example.com --san 10.0.0.5 --san proxy\n  \
-vibectl-server ca create-server-cert localhost --san 127.0.0.1 --days 30\n\n\
-Then serve with it:\n  vibectl-server serve --tls-cert <dir>/server_certs/HOST/HOST.crt --tls-key <dir>/server_certs/HOST/HOST.key"
-    )]
-    CreateServerCert {
-        /// Host name (or address) clients connect to.
-        host: String,
-        /// Further names or addresses the certificate is valid for.
-        #[arg(long = "san", value_name = "NAME")]
-        sans: Vec<String>,
-        /// Validity in days.
-        #[arg(long, default_value_t = 365)]
-        days: u32,
-    },
-    /// Issue a client certificate for mutual TLS (tls.client_ca_file: the CA's ca-bundle.crt).
-    #[command(after_help = "Examples:\n  vibectl-server ca create-client-cert alice-laptop")]
-    CreateClientCert {
-        /// Name put in the certificate.
-        name: String,
-        /// Validity in days.
-        #[arg(long, default_value_t = 365)]
-        days: u32,
-    },
-    /// Show each CA certificate and issued certificate with its expiry.
-    #[command(
-        after_help = "Examples:\n  vibectl-server ca status\n  vibectl-server ca status --json"
-    )]
-    Status {
-        /// JSON output.
-        #[arg(long)]
-        json: bool,
     },
 }
 
@@ -370,6 +341,14 @@ impl ServeArgs {
         }
         if let Some(ca) = &args.tls_client_ca {
             cfg.tls.client_ca_file = Some(ca.clone());
+        }
+        if let Some(n) = args.max_workers {
+            cfg.server.max_workers = Some(n);
+        }
+        if args.force_plaintext {
+            cfg.tls.enabled = false;
+            cfg.tls.auto = false;
+            cfg.acme.enabled = false;
         }
     }
 }

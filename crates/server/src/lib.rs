@@ -17,4 +17,3 @@ pub mod serve;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
-pub mod usage_cmd;

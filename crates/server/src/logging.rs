@@ -24,3 +24,24 @@ pub fn init(level: &str, format: LogFormat) {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
 }
+
+/// A `--log-level` or `server.log_level` that names no level.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "log level `{0}` is not one of DEBUG, INFO, WARNING, ERROR (the reference's names, any case) \
+     or trace, warn: set --log-level or server.log_level to one of them"
+)]
+pub struct LevelError(pub String);
+
+/// The tracing level for a level name: the reference's DEBUG, INFO, WARNING, ERROR (any case),
+/// and trace, warn.
+pub fn normalise_level(name: &str) -> Result<&'static str, LevelError> {
+    Ok(match name.trim().to_ascii_lowercase().as_str() {
+        "trace" => "trace",
+        "debug" => "debug",
+        "info" => "info",
+        "warn" | "warning" => "warn",
+        "error" | "critical" => "error",
+        _ => return Err(LevelError(name.to_owned())),
+    })
+}

@@ -96,13 +96,36 @@ impl ServerProcess {
         extra_args: &[&str],
         env: &[(&str, &str)],
     ) -> Result<ServerProcess, SpawnError> {
-        Self::spawn_on(bin, config_yaml, 0, extra_args, env)
+        Self::spawn_with(bin, "serve", config_yaml, 0, extra_args, env)
     }
 
     /// [`ServerProcess::spawn`] on a fixed `port` (for peers that must know it in advance, such
     /// as an ACME CA validating tls-alpn-01 there).
     pub fn spawn_on(
         bin: &Path,
+        config_yaml: &str,
+        port: u16,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<ServerProcess, SpawnError> {
+        Self::spawn_with(bin, "serve", config_yaml, port, extra_args, env)
+    }
+
+    /// Like [`ServerProcess::spawn`] with another serve command (`serve-ca`, `serve-custom`, ...).
+    pub fn spawn_command(
+        bin: &Path,
+        command: &str,
+        config_yaml: &str,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<ServerProcess, SpawnError> {
+        Self::spawn_with(bin, command, config_yaml, 0, extra_args, env)
+    }
+
+    /// The general form: serve command `command` on `port` (0 picks a free one).
+    pub fn spawn_with(
+        bin: &Path,
+        command: &str,
         config_yaml: &str,
         port: u16,
         extra_args: &[&str],
@@ -117,7 +140,7 @@ impl ServerProcess {
         let config = dir.path().join("config.yaml");
         std::fs::write(&config, config_yaml).map_err(|e| fail(format!("write config: {e}")))?;
         let mut cmd = Command::new(bin);
-        cmd.arg("serve")
+        cmd.arg(command)
             .arg("--config")
             .arg(&config)
             .arg("--port")

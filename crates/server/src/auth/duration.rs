@@ -3,11 +3,11 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Parses a token lifetime such as `30`, `12h`, `2w`, `6m` or `1y`.
-pub fn parse_lifetime(text: &str) -> Result<Duration, String> {
+pub fn parse_lifetime(text: &str) -> Result<Duration, super::LifetimeError> {
+    use super::LifetimeError as E;
     let t = text.trim();
-    let examples = "use N days or N with a suffix: 12h, 30d, 2w, 6m (30 days), 1y (365 days)";
     if t.is_empty() {
-        return Err(format!("empty duration; {examples}"));
+        return Err(E::Empty);
     }
     let (digits, unit_secs) = match t.char_indices().last() {
         Some((i, c)) if c.is_ascii_alphabetic() => {
@@ -17,7 +17,12 @@ pub fn parse_lifetime(text: &str) -> Result<Duration, String> {
                 'w' => 7 * 86_400,
                 'm' => 30 * 86_400,
                 'y' => 365 * 86_400,
-                _ => return Err(format!("unknown unit `{c}` in `{t}`; {examples}")),
+                _ => {
+                    return Err(E::Unit {
+                        unit: c,
+                        text: t.to_owned(),
+                    })
+                }
             };
             (&t[..i], secs)
         }
@@ -25,23 +30,19 @@ pub fn parse_lifetime(text: &str) -> Result<Duration, String> {
     };
     let digits = digits.trim();
     if digits.starts_with('-') {
-        return Err(format!("`{t}` is negative; {examples}"));
+        return Err(E::Negative(t.to_owned()));
     }
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("`{t}` is not a duration; {examples}"));
+        return Err(E::NotANumber(t.to_owned()));
     }
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{t}` is too large; {examples}"))?;
+    let n: u64 = digits.parse().map_err(|_| E::TooLarge(t.to_owned()))?;
     if n == 0 {
-        return Err(format!(
-            "`{t}` is zero; a token must live for some time ({examples})"
-        ));
+        return Err(E::Zero(t.to_owned()));
     }
     let secs = n
         .checked_mul(unit_secs)
         .filter(|s| *s <= MAX_LIFETIME_SECS)
-        .ok_or_else(|| format!("`{t}` is too large (at most 100 years)"))?;
+        .ok_or_else(|| E::TooLarge(t.to_owned()))?;
     Ok(Duration::from_secs(secs))
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 
 use super::secret::{lookup_secret, read_secret_file, Secret, SecretSource};
+use super::KeyError;
 use crate::config::JwtSection;
 
 /// `HS256`, `RS256`, `EdDSA` (also `Ed25519`), ... as a jsonwebtoken algorithm; `none` and the
@@ -82,9 +83,8 @@ pub fn load_keyset(
     jwt: &JwtSection,
     state_dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(KeySet, String), String> {
-    let alg = parse_algorithm(&jwt.algorithm)
-        .ok_or_else(|| format!("jwt.algorithm: unsupported `{}`", jwt.algorithm))?;
+) -> Result<(KeySet, String), KeyError> {
+    let alg = algorithm("jwt.algorithm", &jwt.algorithm)?;
     let mut keys = Vec::new();
     let origin;
     if is_symmetric(alg) {
@@ -104,38 +104,37 @@ pub fn load_keyset(
             (None, Some(p)) => {
                 origin = format!("{alg:?} public key derived from {}", p.display());
                 public_from_private(&String::from_utf8_lossy(&read(p)?))
-                    .map_err(|e| format!("{}: {e}", p.display()))?
+                    .map_err(|e| invalid(p.display(), e))?
                     .into_bytes()
             }
             (None, None) => {
-                return Err(format!(
-                    "jwt.algorithm {} needs jwt.public_key_file or jwt.private_key_file",
+                return Err(KeyError::Missing(format!(
+                    "jwt.algorithm {} needs jwt.public_key_file or jwt.private_key_file \
+                     (create a pair with `vibectl-server generate-keypair`)",
                     jwt.algorithm
-                ))
+                )))
             }
         };
         keys.push(VerificationKey {
             kid: jwt.key_id.clone(),
             algorithm: alg,
-            key: decoding_key(alg, &pem).map_err(|e| format!("jwt public key: {e}"))?,
+            key: decoding_key(alg, &pem).map_err(|e| invalid("jwt public key", e))?,
         });
     }
     for (i, k) in jwt.verification_keys.iter().enumerate() {
         let at = format!("jwt.verification_keys[{i}]");
-        let alg = parse_algorithm(&k.algorithm)
-            .ok_or_else(|| format!("{at}.algorithm: unsupported `{}`", k.algorithm))?;
+        let alg = algorithm(&format!("{at}.algorithm"), &k.algorithm)?;
         let key = if is_symmetric(alg) {
-            let p = k
-                .secret_key_file
-                .as_ref()
-                .ok_or_else(|| format!("{at}.secret_key_file: required for {alg:?}"))?;
+            let p = k.secret_key_file.as_ref().ok_or_else(|| {
+                KeyError::Missing(format!("{at}.secret_key_file: required for {alg:?}"))
+            })?;
             hmac_key(&read_secret_file(p)?)?
         } else {
-            let p = k
-                .public_key_file
-                .as_ref()
-                .ok_or_else(|| format!("{at}.public_key_file: required for {alg:?}"))?;
-            decoding_key(alg, &read(p)?).map_err(|e| format!("{at}: {}: {e}", p.display()))?
+            let p = k.public_key_file.as_ref().ok_or_else(|| {
+                KeyError::Missing(format!("{at}.public_key_file: required for {alg:?}"))
+            })?;
+            decoding_key(alg, &read(p)?)
+                .map_err(|e| invalid(format!("{at}: {}", p.display()), e))?
         };
         keys.push(VerificationKey {
             kid: k.kid.clone(),
@@ -146,27 +145,44 @@ pub fn load_keyset(
     Ok((KeySet { keys }, origin))
 }
 
-fn read(p: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))
+fn algorithm(key: &str, value: &str) -> Result<Algorithm, KeyError> {
+    parse_algorithm(value).ok_or_else(|| KeyError::Algorithm {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    })
 }
 
-fn hmac_key(secret: &Secret) -> Result<DecodingKey, String> {
-    DecodingKey::from_secret(secret.expose().as_bytes()).map_err(|e| format!("JWT secret: {e}"))
+fn invalid(what: impl std::fmt::Display, reason: impl std::fmt::Display) -> KeyError {
+    KeyError::Invalid {
+        what: what.to_string(),
+        reason: reason.to_string(),
+    }
 }
 
-fn decoding_key(alg: Algorithm, pem: &[u8]) -> Result<DecodingKey, String> {
+fn read(p: &Path) -> Result<Vec<u8>, KeyError> {
+    std::fs::read(p).map_err(|source| KeyError::Read {
+        path: p.to_path_buf(),
+        source,
+    })
+}
+
+fn hmac_key(secret: &Secret) -> Result<DecodingKey, KeyError> {
+    DecodingKey::from_secret(secret.expose().as_bytes()).map_err(|e| invalid("JWT secret", e))
+}
+
+fn decoding_key(alg: Algorithm, pem: &[u8]) -> Result<DecodingKey, KeyError> {
     let r = match alg {
         Algorithm::RS256 => DecodingKey::from_rsa_pem(pem),
         Algorithm::EdDSA => DecodingKey::from_ed_pem(pem),
-        _ => return Err(format!("{alg:?} is not a public-key algorithm")),
+        _ => return Err(invalid(format!("{alg:?}"), "not a public-key algorithm")),
     };
-    r.map_err(|e| format!("not a PEM {alg:?} public key ({e})"))
+    r.map_err(|e| invalid(format!("not a PEM {alg:?} public key"), e))
 }
 
 /// The PEM public key of a PEM (PKCS#8) private key.
-pub fn public_from_private(private_pem: &str) -> Result<String, String> {
+pub fn public_from_private(private_pem: &str) -> Result<String, KeyError> {
     let kp = rcgen::KeyPair::from_pem(private_pem)
-        .map_err(|e| format!("not a PKCS#8 PEM private key ({e})"))?;
+        .map_err(|e| invalid("not a PKCS#8 PEM private key", e))?;
     Ok(kp.public_key_pem())
 }
 
@@ -188,28 +204,27 @@ impl Signer {
         jwt: &JwtSection,
         state_dir: &Path,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<(Self, Option<SecretSource>), String> {
-        let alg = parse_algorithm(&jwt.algorithm)
-            .ok_or_else(|| format!("jwt.algorithm: unsupported `{}`", jwt.algorithm))?;
+    ) -> Result<(Self, Option<SecretSource>), KeyError> {
+        let alg = algorithm("jwt.algorithm", &jwt.algorithm)?;
         let (key, origin, source) = if is_symmetric(alg) {
             let (secret, source) = lookup_secret(jwt, state_dir, env)?;
-            let key =
-                EncodingKey::from_secret(secret.expose().as_bytes()).map_err(|e| e.to_string())?;
+            let key = EncodingKey::from_secret(secret.expose().as_bytes())
+                .map_err(|e| invalid("JWT secret", e))?;
             (key, format!("{source}"), Some(source))
         } else {
             let p = jwt.private_key_file.as_ref().ok_or_else(|| {
-                format!(
+                KeyError::Missing(format!(
                     "issuing {} tokens needs jwt.private_key_file (create one with \
                      `vibectl-server generate-keypair`)",
                     jwt.algorithm
-                )
+                ))
             })?;
             let pem = read(p)?;
             let key = match alg {
                 Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem),
                 _ => EncodingKey::from_ed_pem(&pem),
             }
-            .map_err(|e| format!("{}: not a PEM {alg:?} private key ({e})", p.display()))?;
+            .map_err(|e| invalid(format!("{}: not a PEM {alg:?} private key", p.display()), e))?;
             (key, p.display().to_string(), None)
         };
         Ok((
@@ -224,37 +239,38 @@ impl Signer {
     }
 
     /// Signs `claims`.
-    pub fn sign(&self, claims: &super::Claims) -> Result<String, String> {
+    pub fn sign(&self, claims: &super::Claims) -> Result<String, KeyError> {
         let mut header = Header::new(self.algorithm);
         header.kid = self.kid.clone();
-        jsonwebtoken::encode(&header, claims, &self.key).map_err(|e| format!("cannot sign: {e}"))
+        jsonwebtoken::encode(&header, claims, &self.key).map_err(KeyError::Sign)
     }
 }
 
 /// A new key pair as (private PKCS#8 PEM, public SPKI PEM).
-pub fn generate_keypair(alg: Algorithm) -> Result<(Secret, String), String> {
+pub fn generate_keypair(alg: Algorithm) -> Result<(Secret, String), KeyError> {
     match alg {
         Algorithm::EdDSA => {
             let kp = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)
-                .map_err(|e| format!("cannot generate an Ed25519 key: {e}"))?;
+                .map_err(|e| invalid("cannot generate an Ed25519 key", e))?;
             Ok((Secret::new(kp.serialize_pem()), kp.public_key_pem()))
         }
         Algorithm::RS256 => {
             use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
             use rsa::Generate as _;
             let key = rsa::PrivateKey::try_generate()
-                .map_err(|e| format!("cannot generate an RSA key: {e}"))?;
+                .map_err(|e| invalid("cannot generate an RSA key", e))?;
             let private = key
                 .to_pkcs8_pem(LineEnding::LF)
-                .map_err(|e| format!("cannot encode the RSA key: {e}"))?;
+                .map_err(|e| invalid("cannot encode the RSA key", e))?;
             let public = key
                 .to_public_key()
                 .to_public_key_pem(LineEnding::LF)
-                .map_err(|e| format!("cannot encode the RSA key: {e}"))?;
+                .map_err(|e| invalid("cannot encode the RSA key", e))?;
             Ok((Secret::new(private.as_str()), public))
         }
-        other => Err(format!(
-            "{other:?} uses a shared secret, not a key pair; use RS256 or EdDSA"
+        other => Err(invalid(
+            format!("{other:?}"),
+            "uses a shared secret, not a key pair; use RS256 or EdDSA",
         )),
     }
 }

@@ -5,8 +5,9 @@
 //! goes to the [`AuditLog`]. Callers only ever see [`UNAUTHENTICATED_MESSAGE`].
 mod audit;
 mod claims;
-pub mod commands;
 mod duration;
+mod error;
+pub mod issue;
 mod keys;
 mod layer;
 mod secret;
@@ -16,6 +17,7 @@ mod verifier;
 pub use audit::{append_now, AuditEvent, AuditLog, AUDIT_FILE};
 pub use claims::{Audience, Claims, Subject};
 pub use duration::{parse_lifetime, rfc3339, rfc3339_millis, unix_now, ymd};
+pub use error::{KeyError, LifetimeError};
 pub use keys::{
     generate_keypair, is_symmetric, load_keyset, parse_algorithm, public_from_private, KeySet,
     Signer, VerificationKey,
@@ -23,9 +25,10 @@ pub use keys::{
 pub use layer::{AuthLayer, AuthService};
 pub use secret::{lookup_secret, Secret, SecretSource, GENERATED_SECRET_FILE};
 pub use store::{
-    FileTokenStore, IssuedToken, Revocations, StoreError, TokenRow, TokenStore, REGISTRY_FILE,
+    FileTokenStore, IssuedToken, RegistryError, Revocations, TokenRow, TokenStore, Version,
+    REGISTRY_FILE,
 };
-pub use verifier::{Refusal, Verifier};
+pub use verifier::{AuthRefusal, Verifier};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -91,14 +94,16 @@ impl Authenticator {
         cfg: &ServerConfig,
         state_dir: &Path,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<(Arc<Self>, String), String> {
+    ) -> Result<(Arc<Self>, String), KeyError> {
         let (keys, origin) = load_keyset(&cfg.jwt, state_dir, env)?;
         let verifier = Verifier::new(&cfg.jwt, keys);
         let store = open_store(cfg, state_dir);
-        verifier.set_revocations(store.revocations().map_err(|e| e.to_string())?);
+        verifier.set_revocations(store.revocations()?);
         let path = audit_path(cfg, state_dir);
-        let audit = AuditLog::start(&path)
-            .map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?;
+        let audit = AuditLog::start(&path).map_err(|source| KeyError::Audit {
+            path: path.clone(),
+            source,
+        })?;
         let auth = Arc::new(Authenticator {
             verifier: arc_swap::ArcSwap::from_pointee(verifier),
             audit,
@@ -121,7 +126,7 @@ impl Authenticator {
         cfg: &ServerConfig,
         state_dir: &Path,
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<String, String> {
+    ) -> Result<String, KeyError> {
         let (keys, origin) = load_keyset(&cfg.jwt, state_dir, env)?;
         let next = Verifier::new(&cfg.jwt, keys);
         if let Some(current) = self.verifier() {
@@ -145,7 +150,7 @@ impl Authenticator {
     ) -> Result<Subject, tonic::Status> {
         let result = bearer(header).and_then(|t| match self.verifier() {
             Some(v) => v.verify(t, unix_now()),
-            None => Err(Refusal::new("verifier unavailable")),
+            None => Err(AuthRefusal::new("verifier unavailable")),
         });
         let mut ev = AuditEvent {
             peer: peer.map(|p| p.to_string()),
@@ -173,11 +178,11 @@ impl Authenticator {
 }
 
 /// The token of an `authorization: Bearer <token>` header.
-fn bearer(header: Option<&http::HeaderValue>) -> Result<&str, Refusal> {
-    let h = header.ok_or_else(|| Refusal::new("missing authorization header"))?;
+fn bearer(header: Option<&http::HeaderValue>) -> Result<&str, AuthRefusal> {
+    let h = header.ok_or_else(|| AuthRefusal::new("missing authorization header"))?;
     let v = h
         .to_str()
-        .map_err(|_| Refusal::new("authorization header is not ASCII"))?;
+        .map_err(|_| AuthRefusal::new("authorization header is not ASCII"))?;
     let v = v.trim();
     let (scheme, token) = v.split_once(' ').unwrap_or((v, ""));
     if !scheme.eq_ignore_ascii_case("bearer") {
@@ -187,7 +192,7 @@ fn bearer(header: Option<&http::HeaderValue>) -> Result<&str, Refusal> {
             && scheme
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '-');
-        return Err(Refusal::new(if named {
+        return Err(AuthRefusal::new(if named {
             format!("wrong scheme `{scheme}` (expected Bearer)")
         } else {
             "wrong scheme (expected `Bearer <token>`)".to_owned()
@@ -195,7 +200,7 @@ fn bearer(header: Option<&http::HeaderValue>) -> Result<&str, Refusal> {
     }
     let token = token.trim();
     if token.is_empty() {
-        return Err(Refusal::new("empty bearer token"));
+        return Err(AuthRefusal::new("empty bearer token"));
     }
     Ok(token)
 }

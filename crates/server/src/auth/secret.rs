@@ -1,4 +1,5 @@
 //! Secrets that never print, and the HS256 secret lookup order of the spec.
+use super::KeyError;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -46,12 +47,14 @@ impl fmt::Display for SecretSource {
 pub const GENERATED_SECRET_FILE: &str = "jwt-secret";
 
 /// Reads a secret file: surrounding whitespace is trimmed; empty is an error.
-pub fn read_secret_file(path: &Path) -> Result<Secret, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read JWT secret file {}: {e}", path.display()))?;
+pub fn read_secret_file(path: &Path) -> Result<Secret, KeyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let t = text.trim();
     if t.is_empty() {
-        return Err(format!("JWT secret file {} is empty", path.display()));
+        return Err(KeyError::EmptySecret(path.to_path_buf()));
     }
     Ok(Secret::new(t))
 }
@@ -63,7 +66,7 @@ pub fn lookup_secret(
     jwt: &JwtSection,
     state_dir: &Path,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<(Secret, SecretSource), String> {
+) -> Result<(Secret, SecretSource), KeyError> {
     let nonempty = |k: &str| env(k).filter(|v| !v.trim().is_empty());
     if let Some(v) = nonempty("VIBECTL_JWT_SECRET") {
         return Ok((Secret::new(v.trim()), SecretSource::Env));
@@ -90,8 +93,7 @@ pub fn lookup_secret(
     let mut bytes = [0u8; 48];
     rand::rng().fill_bytes(&mut bytes);
     let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-    vibectl_fsutil::write_atomic(&path, format!("{text}\n"), 0o600)
-        .map_err(|e| format!("cannot persist a generated JWT secret: {e:#}"))?;
+    vibectl_fsutil::write_atomic(&path, format!("{text}\n"), 0o600).map_err(KeyError::Persist)?;
     Ok((Secret::new(text), SecretSource::Generated(path)))
 }
 

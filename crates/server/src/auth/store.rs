@@ -10,12 +10,15 @@ use serde::{Deserialize, Serialize};
 /// Why the registry could not be read or written.
 #[derive(Debug, thiserror::Error)]
 #[error("token registry {path}: {message}")]
-pub struct StoreError {
+pub struct RegistryError {
     /// The file or store concerned.
     pub path: String,
     /// What went wrong.
     pub message: String,
 }
+
+/// An opaque registry version; a change means new revocations.
+pub type Version = String;
 
 /// A token we issued (its claims, not the token).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -75,17 +78,17 @@ impl Revocations {
 /// shared stores for several replicas can be added behind the same trait.
 pub trait TokenStore: Send + Sync + std::fmt::Debug {
     /// Records an issued token.
-    fn record_issued(&self, token: &IssuedToken) -> Result<(), StoreError>;
+    fn record_issued(&self, token: &IssuedToken) -> Result<(), RegistryError>;
     /// Revokes one token id; returns whether the registry knew it.
-    fn revoke_jti(&self, jti: &str, at: u64) -> Result<bool, StoreError>;
+    fn revoke_jti(&self, jti: &str, at: u64) -> Result<bool, RegistryError>;
     /// Revokes every token of `sub` issued at or before `at`; returns how many known tokens that hit.
-    fn revoke_subject(&self, sub: &str, at: u64) -> Result<usize, StoreError>;
+    fn revoke_subject(&self, sub: &str, at: u64) -> Result<usize, RegistryError>;
     /// Every issued token with its revocation state.
-    fn list(&self) -> Result<Vec<TokenRow>, StoreError>;
+    fn list(&self) -> Result<Vec<TokenRow>, RegistryError>;
     /// The current revocations.
-    fn revocations(&self) -> Result<Revocations, StoreError>;
+    fn revocations(&self) -> Result<Revocations, RegistryError>;
     /// A value that changes whenever the store changes (cheap; polled by a running server).
-    fn version(&self) -> Result<Option<String>, StoreError>;
+    fn version(&self) -> Result<Option<Version>, RegistryError>;
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -117,14 +120,14 @@ impl FileTokenStore {
         &self.path
     }
 
-    fn err(&self, message: impl std::fmt::Display) -> StoreError {
-        StoreError {
+    fn err(&self, message: impl std::fmt::Display) -> RegistryError {
+        RegistryError {
             path: self.path.display().to_string(),
             message: message.to_string(),
         }
     }
 
-    fn append(&self, event: &Event) -> Result<(), StoreError> {
+    fn append(&self, event: &Event) -> Result<(), RegistryError> {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| self.err(e))?;
         }
@@ -142,7 +145,7 @@ impl FileTokenStore {
         f.sync_data().map_err(|e| self.err(e))
     }
 
-    fn events(&self) -> Result<Vec<Event>, StoreError> {
+    fn events(&self) -> Result<Vec<Event>, RegistryError> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -163,7 +166,7 @@ impl FileTokenStore {
         Ok(out)
     }
 
-    fn fold(&self) -> Result<(BTreeMap<String, IssuedToken>, Revocations), StoreError> {
+    fn fold(&self) -> Result<(BTreeMap<String, IssuedToken>, Revocations), RegistryError> {
         let mut issued = BTreeMap::new();
         let mut rev = Revocations::default();
         for ev in self.events()? {
@@ -185,11 +188,11 @@ impl FileTokenStore {
 }
 
 impl TokenStore for FileTokenStore {
-    fn record_issued(&self, token: &IssuedToken) -> Result<(), StoreError> {
+    fn record_issued(&self, token: &IssuedToken) -> Result<(), RegistryError> {
         self.append(&Event::Issued(token.clone()))
     }
 
-    fn revoke_jti(&self, jti: &str, at: u64) -> Result<bool, StoreError> {
+    fn revoke_jti(&self, jti: &str, at: u64) -> Result<bool, RegistryError> {
         let (issued, _) = self.fold()?;
         self.append(&Event::Revoked {
             jti: jti.to_owned(),
@@ -198,7 +201,7 @@ impl TokenStore for FileTokenStore {
         Ok(issued.contains_key(jti))
     }
 
-    fn revoke_subject(&self, sub: &str, at: u64) -> Result<usize, StoreError> {
+    fn revoke_subject(&self, sub: &str, at: u64) -> Result<usize, RegistryError> {
         let (issued, _) = self.fold()?;
         self.append(&Event::RevokedSubject {
             sub: sub.to_owned(),
@@ -210,7 +213,7 @@ impl TokenStore for FileTokenStore {
             .count())
     }
 
-    fn list(&self) -> Result<Vec<TokenRow>, StoreError> {
+    fn list(&self) -> Result<Vec<TokenRow>, RegistryError> {
         let mut jti_at = HashMap::new();
         for ev in self.events()? {
             if let Event::Revoked { jti, at } = ev {
@@ -237,11 +240,11 @@ impl TokenStore for FileTokenStore {
         Ok(rows)
     }
 
-    fn revocations(&self) -> Result<Revocations, StoreError> {
+    fn revocations(&self) -> Result<Revocations, RegistryError> {
         Ok(self.fold()?.1)
     }
 
-    fn version(&self) -> Result<Option<String>, StoreError> {
+    fn version(&self) -> Result<Option<Version>, RegistryError> {
         match std::fs::metadata(&self.path) {
             Ok(m) => {
                 let t = m

@@ -18,7 +18,7 @@ const CACHE_CAPACITY: usize = 10_000;
 /// Why a token was refused: the precise reason for the audit log (never sent to the caller), and
 /// the subject and jti when the signature was valid.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
+pub struct AuthRefusal {
     /// Precise reason, e.g. `expired`.
     pub reason: String,
     /// `sub` of a correctly signed token.
@@ -27,10 +27,10 @@ pub struct Refusal {
     pub jti: Option<String>,
 }
 
-impl Refusal {
+impl AuthRefusal {
     /// A refusal with only a reason.
     pub fn new(reason: impl Into<String>) -> Self {
-        Refusal {
+        AuthRefusal {
             reason: reason.into(),
             subject: None,
             jti: None,
@@ -104,9 +104,9 @@ impl Verifier {
     }
 
     /// Checks `token` at Unix time `now`.
-    pub fn verify(&self, token: &str, now: u64) -> Result<Subject, Refusal> {
+    pub fn verify(&self, token: &str, now: u64) -> Result<Subject, AuthRefusal> {
         if token.len() > self.max_token_bytes {
-            return Err(Refusal::new(format!(
+            return Err(AuthRefusal::new(format!(
                 "token too long ({} bytes, limit {})",
                 token.len(),
                 self.max_token_bytes
@@ -115,11 +115,12 @@ impl Verifier {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let hit = self.cache.read().ok().and_then(|c| c.get(&digest).cloned());
         if let Some(c) = hit {
-            self.check_time(c.exp, c.nbf, now).map_err(|r| Refusal {
-                subject: Some(c.subject.name().to_owned()),
-                jti: c.subject.jti().map(str::to_owned),
-                ..r
-            })?;
+            self.check_time(c.exp, c.nbf, now)
+                .map_err(|r| AuthRefusal {
+                    subject: Some(c.subject.name().to_owned()),
+                    jti: c.subject.jti().map(str::to_owned),
+                    ..r
+                })?;
             return self.check_revoked(c.subject, c.iat);
         }
         let claims = self.verify_signed(token)?;
@@ -145,23 +146,23 @@ impl Verifier {
         Ok(subject)
     }
 
-    fn check_time(&self, exp: u64, nbf: Option<u64>, now: u64) -> Result<(), Refusal> {
+    fn check_time(&self, exp: u64, nbf: Option<u64>, now: u64) -> Result<(), AuthRefusal> {
         if exp.saturating_add(self.leeway) < now {
-            return Err(Refusal::new("expired"));
+            return Err(AuthRefusal::new("expired"));
         }
         if nbf.is_some_and(|n| n > now.saturating_add(self.leeway)) {
-            return Err(Refusal::new("not yet valid (nbf in the future)"));
+            return Err(AuthRefusal::new("not yet valid (nbf in the future)"));
         }
         Ok(())
     }
 
-    fn check_revoked(&self, subject: Subject, iat: Option<u64>) -> Result<Subject, Refusal> {
+    fn check_revoked(&self, subject: Subject, iat: Option<u64>) -> Result<Subject, AuthRefusal> {
         match self
             .revocations()
             .is_revoked(subject.name(), subject.jti(), iat)
         {
             None => Ok(subject),
-            Some(reason) => Err(Refusal {
+            Some(reason) => Err(AuthRefusal {
                 reason: reason.to_owned(),
                 subject: Some(subject.name().to_owned()),
                 jti: subject.jti().map(str::to_owned),
@@ -169,15 +170,15 @@ impl Verifier {
         }
     }
 
-    fn verify_signed(&self, token: &str) -> Result<Claims, Refusal> {
+    fn verify_signed(&self, token: &str) -> Result<Claims, AuthRefusal> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| {
-            Refusal::new(match header_alg(token) {
+            AuthRefusal::new(match header_alg(token) {
                 Some(alg) => format!("algorithm `{alg}` not accepted"),
                 None => format!("malformed token ({})", kind_name(e.kind())),
             })
         })?;
         if !self.keys.keys.iter().any(|k| k.algorithm == header.alg) {
-            return Err(Refusal::new(format!(
+            return Err(AuthRefusal::new(format!(
                 "algorithm {:?} not accepted",
                 header.alg
             )));
@@ -209,7 +210,7 @@ impl Verifier {
                         e.kind(),
                         ErrorKind::Base64(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken
                     );
-                    return Err(Refusal {
+                    return Err(AuthRefusal {
                         reason: claim_reason(e.kind()),
                         subject: if signed { field("sub") } else { None },
                         jti: if signed { field("jti") } else { None },
@@ -217,7 +218,7 @@ impl Verifier {
                 }
             }
         }
-        Err(Refusal::new(if tried {
+        Err(AuthRefusal::new(if tried {
             "bad signature"
         } else if header.kid.is_some() {
             "unknown key id (kid)"

@@ -6,6 +6,20 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::{ConfigError, Limits};
 use crate::state::FailurePolicy;
 
+/// Why a text is not an amount of USD.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UsdError {
+    /// Not digits with an optional decimal point.
+    #[error("`{0}` is not an amount of USD such as 50 or 12.5")]
+    NotAnAmount(String),
+    /// Finer than a micro-dollar.
+    #[error("`{0}`: at most 6 decimals (micro-dollars)")]
+    TooPrecise(String),
+    /// Beyond what the counters hold.
+    #[error("`{0}` is too large")]
+    TooLarge(String),
+}
+
 /// An amount of US dollars, kept as integer micro-USD (never a float once parsed).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Usd(pub u64);
@@ -17,27 +31,29 @@ impl Usd {
     }
 
     /// Parses `12`, `12.5`, `0.000001` (at most 6 decimals, no sign, no exponent).
-    pub fn parse(s: &str) -> Result<Usd, String> {
+    pub fn parse(s: &str) -> Result<Usd, UsdError> {
         let s = s.trim().trim_start_matches('$');
         let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
         let digits = |t: &str| t.chars().all(|c| c.is_ascii_digit());
         if whole.is_empty() && frac.is_empty() || !digits(whole) || !digits(frac) {
-            return Err(format!("`{s}` is not an amount of USD such as 50 or 12.5"));
+            return Err(UsdError::NotAnAmount(s.to_owned()));
         }
         let frac = frac.trim_end_matches('0');
         if frac.len() > 6 {
-            return Err(format!("`{s}`: at most 6 decimals (micro-dollars)"));
+            return Err(UsdError::TooPrecise(s.to_owned()));
         }
         let w: u64 = if whole.is_empty() {
             0
         } else {
-            whole.parse().map_err(|_| format!("`{s}` is too large"))?
+            whole
+                .parse()
+                .map_err(|_| UsdError::TooLarge(s.to_owned()))?
         };
         let f: u64 = format!("{frac:0<6}").parse().unwrap_or(0);
         w.checked_mul(1_000_000)
             .and_then(|m| m.checked_add(f))
             .map(Usd)
-            .ok_or_else(|| format!("`{s}` is too large"))
+            .ok_or_else(|| UsdError::TooLarge(s.to_owned()))
     }
 }
 
@@ -184,6 +200,10 @@ pub enum StateBackend {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StateSection {
+    /// Directory for the token registry, generated secrets, the CA and the embedded ledger
+    /// (default: `$STATE_DIRECTORY` from systemd, else beside the config file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
     /// `embedded` (default) or `redis`.
     pub backend: StateBackend,
     /// Redis URL (`redis://[user:password@]host:port[/db]`, `rediss://` for TLS).
@@ -205,6 +225,7 @@ pub struct StateSection {
 impl Default for StateSection {
     fn default() -> Self {
         StateSection {
+            dir: None,
             backend: StateBackend::Embedded,
             redis_url: None,
             redis_key_prefix: "vibectl:".into(),

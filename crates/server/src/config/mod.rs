@@ -1,5 +1,6 @@
 //! Server configuration: the YAML file (reference-compatible keys), where it lives, and validation.
 mod acme;
+mod edit;
 mod limits;
 mod paths;
 mod providers;
@@ -13,8 +14,9 @@ use vibectl_llm::catalog::ModelEntry;
 use vibectl_llm::{Secret, WireFormat};
 
 pub use acme::{AcmeChallenge, AcmeSection, ChallengeKind, LETSENCRYPT_PRODUCTION};
-pub use limits::{MetricsSection, StateBackend, StateSection, Usd};
-pub use paths::{config_path, state_dir, ConfigSource, LoadedConfig};
+pub use edit::{set_key, EditError};
+pub use limits::{MetricsSection, StateBackend, StateSection, Usd, UsdError};
+pub use paths::{config_path, state_dir, ConfigSource, LoadedConfig, Parsed, Warning};
 pub use providers::{provider_settings, ProviderStatus};
 pub use validate::{ConfigError, ConfigIssues};
 
@@ -57,7 +59,7 @@ pub struct ServerSection {
     pub require_auth: bool,
     /// Name reported in `GetServerInfo.server_name`.
     pub name: String,
-    /// Reference key (thread pool size); accepted and ignored (this server is async).
+    /// Worker threads of the async runtime (the reference's thread pool size; default: one per CPU).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_workers: Option<u32>,
     /// Log level: error, warn, info, debug, trace.
@@ -226,7 +228,10 @@ pub struct VerificationKeyEntry {
     pub secret_key_file: Option<PathBuf>,
 }
 
-fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+/// Audience names.
+type Names = Vec<String>;
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Names, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum OneOrMany {
@@ -261,7 +266,8 @@ pub struct TlsSection {
     /// PEM private key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key_file: Option<PathBuf>,
-    /// Reference key: CA bundle handed to clients (informational).
+    /// Reference key: with `cert_file`/`key_file` (custom mode), the CA client certificates must
+    /// chain to, like `client_ca_file` (which wins when both are set).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_bundle_file: Option<PathBuf>,
     /// Serve TLS with a self-signed certificate for `hostnames`, generated on first start.

@@ -42,11 +42,21 @@ fn config_dir() -> PathBuf {
     base.join("vibectl").join("server")
 }
 
-/// The directory for server state (generated secrets, certificates, usage): `$VIBECTL_SERVER_STATE_DIR`,
-/// else the directory of the config file.
-pub fn state_dir(config_file: &Path) -> PathBuf {
+/// The directory for server state (token registry, generated secrets, CA and certificates, usage
+/// ledger), first found of: `--state-dir` (or `$VIBECTL_SERVER_STATE_DIR`, which the CLI puts in
+/// `state.dir`), config `state.dir`, systemd's `$STATE_DIRECTORY` (its first entry), the
+/// directory of the config file (the reference's place).
+pub fn state_dir(cfg: &ServerConfig, config_file: &Path) -> PathBuf {
+    if let Some(dir) = cfg.state.dir.as_ref().filter(|d| !d.as_os_str().is_empty()) {
+        return dir.clone();
+    }
     if let Some(dir) = non_empty_env("VIBECTL_SERVER_STATE_DIR") {
         return PathBuf::from(dir);
+    }
+    if let Some(dirs) = non_empty_env("STATE_DIRECTORY") {
+        if let Some(first) = dirs.split(':').find(|d| !d.is_empty()) {
+            return PathBuf::from(first);
+        }
     }
     config_file
         .parent()
@@ -57,6 +67,12 @@ pub fn state_dir(config_file: &Path) -> PathBuf {
 fn non_empty_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
+
+/// A parsed config and the warnings about keys it did not use.
+pub type Parsed = (ServerConfig, Vec<Warning>);
+
+/// A non-fatal finding about a config file.
+pub type Warning = String;
 
 /// A config read from disk, with warnings about keys it did not use.
 #[derive(Clone, Debug)]
@@ -106,7 +122,7 @@ impl ServerConfig {
     }
 
     /// Parses config text; type errors name the key path, unknown keys become warnings.
-    pub fn parse(text: &str) -> Result<(ServerConfig, Vec<String>), ConfigIssues> {
+    pub fn parse(text: &str) -> Result<Parsed, ConfigIssues> {
         if text.trim().is_empty() {
             return Ok((ServerConfig::default(), Vec::new()));
         }

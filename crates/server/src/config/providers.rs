@@ -66,7 +66,9 @@ pub fn provider_settings(
                         key = Some(v);
                         key_source = Some(format!("file {file} (from {var}_FILE)"));
                     }
-                    Err(e) => errors.push(ConfigError::new(format!("env {var}_FILE"), e)),
+                    Err(e) => {
+                        errors.push(ConfigError::new(format!("env {var}_FILE"), e.to_string()))
+                    }
                 }
             }
         }
@@ -83,7 +85,7 @@ pub fn provider_settings(
                     }
                     Err(e) => errors.push(ConfigError::new(
                         format!("providers.{name}.api_key_file"),
-                        e,
+                        e.to_string(),
                     )),
                 }
             }
@@ -121,11 +123,26 @@ pub fn provider_settings(
     }
 }
 
-fn read_key_file(path: &str) -> Result<Secret, String> {
+/// Why a provider key file gave no key.
+#[derive(Debug, thiserror::Error)]
+enum KeyFileError {
+    #[error("key file {0} is empty")]
+    Empty(String),
+    #[error("cannot read key file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn read_key_file(path: &str) -> Result<Secret, KeyFileError> {
     match std::fs::read_to_string(path) {
         Ok(v) if !v.trim().is_empty() => Ok(Secret::new(v)),
-        Ok(_) => Err(format!("key file {path} is empty")),
-        Err(e) => Err(format!("cannot read key file {path}: {e}")),
+        Ok(_) => Err(KeyFileError::Empty(path.to_owned())),
+        Err(source) => Err(KeyFileError::Read {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 

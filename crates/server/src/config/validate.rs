@@ -68,8 +68,6 @@ impl fmt::Display for ConfigIssues {
 
 impl std::error::Error for ConfigIssues {}
 
-const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
-
 impl ServerConfig {
     /// Checks values that types alone cannot; returns every problem found.
     pub fn validate(&self) -> Vec<ConfigError> {
@@ -81,13 +79,21 @@ impl ServerConfig {
                 "must not be empty (e.g. `127.0.0.1`, `0.0.0.0` or `::1`)",
             ));
         }
-        if !LOG_LEVELS.contains(&s.log_level.to_ascii_lowercase().as_str()) {
+        if crate::logging::normalise_level(&s.log_level).is_err() {
             errs.push(ConfigError::new(
                 "server.log_level",
                 format!(
-                    "must be one of {}, got `{}`",
-                    LOG_LEVELS.join(", "),
+                    "must be one of DEBUG, INFO, WARNING, ERROR (any case), trace or warn, got `{}`",
                     s.log_level
+                ),
+            ));
+        }
+        if s.max_workers.is_some_and(|n| !(1..=1024).contains(&n)) {
+            errs.push(ConfigError::new(
+                "server.max_workers",
+                format!(
+                    "must be between 1 and 1024 (runtime worker threads), got {}",
+                    s.max_workers.unwrap_or(0)
                 ),
             ));
         }

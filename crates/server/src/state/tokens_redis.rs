@@ -12,7 +12,7 @@ use std::time::Duration;
 use redis::Commands;
 
 use super::redis::KEY_SCHEMA;
-use crate::auth::{IssuedToken, Revocations, StoreError, TokenRow, TokenStore};
+use crate::auth::{IssuedToken, RegistryError, Revocations, TokenRow, TokenStore};
 
 const REVOKE_SUBJECT_LUA: &str = "local c = redis.call('HGET', KEYS[1], ARGV[1]) \
 if (not c) or tonumber(c) < tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end \
@@ -48,8 +48,8 @@ impl RedisTokenStore {
         }
     }
 
-    fn err(&self, e: impl std::fmt::Display) -> StoreError {
-        StoreError {
+    fn err(&self, e: impl std::fmt::Display) -> RegistryError {
+        RegistryError {
             path: self.shown.clone(),
             message: e.to_string(),
         }
@@ -63,7 +63,7 @@ impl RedisTokenStore {
     fn with<T>(
         &self,
         f: impl Fn(&mut redis::Connection) -> redis::RedisResult<T>,
-    ) -> Result<T, StoreError> {
+    ) -> Result<T, RegistryError> {
         let client = self.client.as_ref().map_err(|e| self.err(e))?;
         let mut slot = self.conn.lock().map_err(|_| self.err("lock poisoned"))?;
         for attempt in 0..2 {
@@ -89,7 +89,7 @@ impl RedisTokenStore {
         Err(self.err("no connection"))
     }
 
-    fn issued(&self) -> Result<HashMap<String, IssuedToken>, StoreError> {
+    fn issued(&self) -> Result<HashMap<String, IssuedToken>, RegistryError> {
         let raw: HashMap<String, String> = self.with(|c| c.hgetall(self.key("issued")))?;
         Ok(raw
             .into_iter()
@@ -97,13 +97,13 @@ impl RedisTokenStore {
             .collect())
     }
 
-    fn times(&self, k: &str) -> Result<HashMap<String, u64>, StoreError> {
+    fn times(&self, k: &str) -> Result<HashMap<String, u64>, RegistryError> {
         self.with(|c| c.hgetall(self.key(k)))
     }
 }
 
 impl TokenStore for RedisTokenStore {
-    fn record_issued(&self, token: &IssuedToken) -> Result<(), StoreError> {
+    fn record_issued(&self, token: &IssuedToken) -> Result<(), RegistryError> {
         let json = serde_json::to_string(token).map_err(|e| self.err(e))?;
         self.with(|c| {
             redis::pipe()
@@ -114,7 +114,7 @@ impl TokenStore for RedisTokenStore {
         })
     }
 
-    fn revoke_jti(&self, jti: &str, at: u64) -> Result<bool, StoreError> {
+    fn revoke_jti(&self, jti: &str, at: u64) -> Result<bool, RegistryError> {
         let (known, _, _): (bool, bool, u64) = self.with(|c| {
             redis::pipe()
                 .atomic()
@@ -126,7 +126,7 @@ impl TokenStore for RedisTokenStore {
         Ok(known)
     }
 
-    fn revoke_subject(&self, sub: &str, at: u64) -> Result<usize, StoreError> {
+    fn revoke_subject(&self, sub: &str, at: u64) -> Result<usize, RegistryError> {
         let script = redis::Script::new(REVOKE_SUBJECT_LUA);
         self.with(|c| {
             script
@@ -143,7 +143,7 @@ impl TokenStore for RedisTokenStore {
             .count())
     }
 
-    fn list(&self) -> Result<Vec<TokenRow>, StoreError> {
+    fn list(&self) -> Result<Vec<TokenRow>, RegistryError> {
         let (rjti, rsub) = (self.times("rjti")?, self.times("rsub")?);
         let mut rows: Vec<TokenRow> = self
             .issued()?
@@ -160,14 +160,14 @@ impl TokenStore for RedisTokenStore {
         Ok(rows)
     }
 
-    fn revocations(&self) -> Result<Revocations, StoreError> {
+    fn revocations(&self) -> Result<Revocations, RegistryError> {
         Ok(Revocations {
             jtis: self.times("rjti")?.into_keys().collect(),
             subjects: self.times("rsub")?,
         })
     }
 
-    fn version(&self) -> Result<Option<String>, StoreError> {
+    fn version(&self) -> Result<Option<crate::auth::Version>, RegistryError> {
         self.with(|c| c.get(self.key("ver")))
     }
 }

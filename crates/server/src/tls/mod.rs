@@ -4,6 +4,7 @@ mod accept;
 pub mod acme;
 pub mod auto;
 pub mod ca;
+pub mod renew;
 
 pub use accept::{tls_incoming, TlsIncoming};
 
@@ -16,6 +17,71 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 
 use crate::config::TlsSection;
+
+/// Why a certificate, key or TLS set-up could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A PEM file could not be read or parsed.
+    #[error("cannot read {what} from {path}: {source}")]
+    Pem {
+        /// What the file should hold.
+        what: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// A certificate file without a certificate.
+    #[error("certificate file {path} holds no PEM certificate (-----BEGIN CERTIFICATE-----)")]
+    NoCertificate {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The certificate is not X.509 this server can read.
+    #[error("{path}: not a readable X.509 certificate ({reason})")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's reason.
+        reason: String,
+    },
+    /// rustls refused the set-up (versions, client CA, certificate and key).
+    #[error("{context}: {source}")]
+    Rustls {
+        /// What was being set up.
+        context: String,
+        /// Why.
+        source: rustls::Error,
+    },
+    /// The client CA file cannot verify client certificates.
+    #[error("client CA file {path}: {reason}")]
+    ClientCa {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// TLS is on but no certificate is configured.
+    #[error("TLS needs tls.cert_file and tls.key_file (or --tls-cert/--tls-key), or tls.auto")]
+    NoFiles,
+    /// Key or certificate generation failed.
+    #[error("certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A file could not be written.
+    #[error(transparent)]
+    Write(#[from] vibectl_fsutil::WriteError),
+    /// A private CA operation was refused (the message names the fix).
+    #[error("{0}")]
+    Ca(String),
+}
 
 /// The files a TLS listener is built from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -35,24 +101,31 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Reads a PEM certificate chain.
-pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let pem = |source| TlsError::Pem {
+        what: "certificates",
+        path: path.to_path_buf(),
+        source,
+    };
     let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| format!("cannot read certificate file {}: {e}", path.display()))?
+        .map_err(pem)?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("certificate file {}: {e}", path.display()))?;
+        .map_err(pem)?;
     if certs.is_empty() {
-        return Err(format!(
-            "certificate file {} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-            path.display()
-        ));
+        return Err(TlsError::NoCertificate {
+            path: path.to_path_buf(),
+        });
     }
     Ok(certs)
 }
 
 /// Reads a PEM private key (PKCS#8, PKCS#1 or SEC1).
-pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
-    PrivateKeyDer::from_pem_file(path)
-        .map_err(|e| format!("cannot read a PEM private key from {}: {e}", path.display()))
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|source| TlsError::Pem {
+        what: "a PEM private key",
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The rustls builder up to the certificate: TLS versions and, with `client_ca`, required
@@ -60,7 +133,8 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, String> {
 pub fn config_builder(
     allow_tls12: bool,
     client_ca: Option<&Path>,
-) -> Result<rustls::ConfigBuilder<rustls::ServerConfig, rustls::server::WantsServerCert>, String> {
+) -> Result<rustls::ConfigBuilder<rustls::ServerConfig, rustls::server::WantsServerCert>, TlsError>
+{
     let versions: &[&rustls::SupportedProtocolVersion] = if allow_tls12 {
         &[&rustls::version::TLS13, &rustls::version::TLS12]
     } else {
@@ -68,46 +142,57 @@ pub fn config_builder(
     };
     let builder = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(versions)
-        .map_err(|e| format!("TLS versions: {e}"))?;
+        .map_err(|source| TlsError::Rustls {
+            context: "TLS versions".into(),
+            source,
+        })?;
     Ok(match client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
+            let bad = |reason: String| TlsError::ClientCa {
+                path: ca.to_path_buf(),
+                reason,
+            };
             for c in load_certs(ca)? {
-                roots
-                    .add(c)
-                    .map_err(|e| format!("client CA file {}: {e}", ca.display()))?;
+                roots.add(c).map_err(|e| bad(e.to_string()))?;
             }
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
                 .build()
-                .map_err(|e| format!("client CA file {}: {e}", ca.display()))?;
+                .map_err(|e| bad(e.to_string()))?;
             builder.with_client_cert_verifier(verifier)
         }
     })
 }
 
 /// Builds the rustls server config (ALPN h2) from the files.
-pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, String> {
+pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsError> {
     let certs = load_certs(&files.cert)?;
     let key = load_key(&files.key)?;
     let builder = config_builder(files.allow_tls12, files.client_ca.as_deref())?;
-    let mut cfg = builder.with_single_cert(certs, key).map_err(|e| {
-        format!(
-            "{} and {} do not form a usable certificate and key: {e}",
-            files.cert.display(),
-            files.key.display()
-        )
-    })?;
+    let mut cfg = builder
+        .with_single_cert(certs, key)
+        .map_err(|source| TlsError::Rustls {
+            context: format!(
+                "{} and {} do not form a usable certificate and key",
+                files.cert.display(),
+                files.key.display()
+            ),
+            source,
+        })?;
     cfg.alpn_protocols = vec![b"h2".to_vec()];
     Ok(Arc::new(cfg))
 }
+
+/// A line for the startup log.
+pub type Note = String;
 
 /// The files for `tls:`: `cert_file`/`key_file`, or the `auto` certificate in `state_dir`
 /// (generated on first use; the message says where).
 pub fn resolve_files(
     t: &TlsSection,
     state_dir: &Path,
-) -> Result<(TlsFiles, Option<String>), String> {
+) -> Result<(TlsFiles, Option<Note>), TlsError> {
     let (cert, key, note) = match (&t.cert_file, &t.key_file) {
         (Some(c), Some(k)) => (c.clone(), k.clone(), None),
         _ if t.auto || t.enabled => {
@@ -128,12 +213,7 @@ pub fn resolve_files(
             };
             (c, k, Some(note))
         }
-        _ => {
-            return Err(
-                "TLS needs tls.cert_file and tls.key_file (or --tls-cert/--tls-key), or tls.auto"
-                    .into(),
-            )
-        }
+        _ => return Err(TlsError::NoFiles),
     };
     Ok((
         TlsFiles {
@@ -184,7 +264,7 @@ fn stamps(files: &TlsFiles) -> Vec<Option<(SystemTime, u64)>> {
 
 impl ReloadingConfig {
     /// Loads the files once (errors are fatal at startup).
-    pub fn new(files: TlsFiles) -> Result<Self, String> {
+    pub fn new(files: TlsFiles) -> Result<Self, TlsError> {
         let cfg = server_config(&files)?;
         let stamp = stamps(&files);
         Ok(ReloadingConfig {
@@ -200,7 +280,7 @@ impl ReloadingConfig {
     }
 
     /// Reloads when a file changed. A broken new file keeps the old config (and says why).
-    pub fn reload_if_changed(&self) -> Result<bool, String> {
+    pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
         let now = stamps(&self.files);
         let changed = self.stamp.read().map(|s| *s != now).unwrap_or(true);
         if !changed {

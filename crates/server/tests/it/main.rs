@@ -5,11 +5,14 @@
 mod common;
 mod limits_common;
 mod secure;
+mod serve_modes;
 
 mod acme;
 mod auth_key_reload;
 mod auth_revocation;
 mod auth_tokens;
+mod cli_admin;
+mod deploy;
 mod e2e_catalog;
 mod e2e_execute;
 mod e2e_faults;
@@ -22,5 +25,6 @@ mod e2e_stream;
 mod in_process;
 mod interop;
 mod jwt_interop;
+mod parity;
 mod state_conformance;
 mod tls;

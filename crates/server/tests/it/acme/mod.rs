@@ -22,7 +22,7 @@ const ISSUED: &str = "ACME certificate issued";
 
 fn acme_config(mock: &MockProvider, pebble: &Pebble, challenge: &str, extra: &str) -> String {
     format!(
-        "{}acme:\n  enabled: true\n  email: ops@example.com\n  domains: [localhost]\n  directory_url: {}\n  ca_cert_file: {}\n  challenge:\n{challenge}{extra}",
+        "{}tls:\n  enabled: true\nacme:\n  enabled: true\n  email: ops@example.com\n  domains: [localhost]\n  directory_url: {}\n  ca_cert_file: {}\n  challenge:\n{challenge}{extra}",
         common::config_for(mock, "  default_model: gpt-4o\n", ""),
         pebble.directory_url,
         pebble.https_ca().display(),
@@ -330,7 +330,7 @@ async fn unreachable_directory_is_named_as_such() {
     let mock = MockProvider::start().await.unwrap();
     let dead = free_port();
     let cfg = format!(
-        "{}acme:\n  enabled: true\n  email: ops@example.com\n  domains: [localhost]\n  directory_url: https://127.0.0.1:{dead}/dir\n  challenge: {{type: tls-alpn-01}}\n",
+        "{}tls:\n  enabled: true\nacme:\n  enabled: true\n  email: ops@example.com\n  domains: [localhost]\n  directory_url: https://127.0.0.1:{dead}/dir\n  challenge: {{type: tls-alpn-01}}\n",
         common::config_for(&mock, "", ""),
     );
     let state = tempfile::tempdir().unwrap();
@@ -356,7 +356,7 @@ async fn unreachable_directory_is_named_as_such() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dns01_and_incomplete_sections_are_refused_at_start() {
     let mock = MockProvider::start().await.unwrap();
-    let base = common::config_for(&mock, "", "");
+    let base = format!("{}tls:\n  enabled: true\n", common::config_for(&mock, "", ""));
     for (acme, key, words) in [
         (
             "acme:\n  enabled: true\n  email: a@example.com\n  domains: [x.example.com]\n  challenge: {type: dns-01}\n",

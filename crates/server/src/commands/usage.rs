@@ -57,7 +57,8 @@ async fn read(
 }
 
 /// Runs `usage`.
-pub fn run(cfg: &ServerConfig, state_dir: &Path, args: &UsageArgs) -> anyhow::Result<()> {
+pub fn exec(cx: &super::Context, args: &UsageArgs) -> anyhow::Result<()> {
+    let (cfg, state_dir) = (&cx.cfg, cx.state_dir.as_path());
     let since = match args.since.as_deref() {
         None => None,
         Some(d) => Some(time::parse_day(d).with_context(|| {
