@@ -18,6 +18,8 @@ mod e2e_limits_redis;
 mod e2e_metrics_reload;
 mod e2e_replicas_auth;
 mod e2e_stream;
+mod hostile_bounds;
+mod hostile_budgets;
 mod hostile_files;
 mod in_process;
 mod interop;
