@@ -388,6 +388,42 @@ impl Endpoint {
     }
 }
 
+/// The largest non-streamed answer accepted, in bytes (the largest output of any catalog model,
+/// JSON-escaped, fits many times over); a bigger one is refused, not buffered.
+pub const MAX_ANSWER_BODY: usize = 16 << 20;
+
+/// Reads a successful non-streamed answer, refusing one over [`MAX_ANSWER_BODY`] as soon as its
+/// `content-length` or what arrived says so (the rest is never received).
+pub(crate) async fn answer_body(
+    mut resp: Response,
+    client: &HttpClient,
+) -> Result<Vec<u8>, ProviderError> {
+    let too_big = |n: String| ProviderError::Protocol {
+        message: format!(
+            "the provider's answer is {n} bytes, over the limit of {MAX_ANSWER_BODY} for a \
+             non-streamed answer; use StreamExecute for long answers"
+        ),
+        detail: None,
+    };
+    if let Some(n) = resp
+        .content_length()
+        .filter(|n| *n > MAX_ANSWER_BODY as u64)
+    {
+        return Err(too_big(n.to_string()));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| client.transport_error(e))? {
+        if body.len() + chunk.len() > MAX_ANSWER_BODY {
+            return Err(too_big(format!(
+                "more than {}",
+                body.len() + chunk.len() - 1
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 /// The most of an error body we read; the rest is never received (the connection is dropped).
 pub const MAX_ERROR_BODY: usize = 64 * 1024;
 

@@ -1,8 +1,10 @@
 //! Structured output: compiling a requested JSON Schema and checking answers against it.
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
+use sha2::{Digest as _, Sha256};
 
 /// A JSON Schema compiled once and reused for every answer that must match it.
 pub struct CompiledSchema {
@@ -69,31 +71,129 @@ fn strip_fences(s: &str) -> &str {
     rest.strip_suffix("```").unwrap_or(rest).trim()
 }
 
-/// Compiled schemas by their text: clients send the same schema on every call.
-#[derive(Debug, Default)]
-pub struct SchemaCache {
-    inner: Mutex<HashMap<String, Arc<CompiledSchema>>>,
+/// Why [`SchemaCache::get`] gave no compiled schema.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// The text is not a JSON Schema; the message says what is wrong.
+    #[error("{0}")]
+    Invalid(String),
+    /// The compile task did not finish (the runtime is shutting down).
+    #[error("the schema could not be compiled: {0}")]
+    Aborted(String),
 }
 
-/// How many distinct schemas are kept before the cache starts over.
-const SCHEMA_CACHE_CAP: usize = 256;
+/// Compiled schemas by the SHA-256 of their text (clients send the same schema on every call),
+/// bounded by the bytes of schema text kept. Compiling runs on the blocking pool, at most
+/// [`SchemaCache::COMPILE_SLOTS`] at once, so hostile schemas cannot occupy the runtime's workers.
+#[derive(Debug)]
+pub struct SchemaCache {
+    inner: Mutex<CacheInner>,
+    max_bytes: usize,
+    slots: tokio::sync::Semaphore,
+    compiles: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    map: HashMap<[u8; 32], (Arc<CompiledSchema>, usize)>,
+    /// Insertion order, oldest first: what is evicted when the byte budget is exceeded.
+    order: VecDeque<[u8; 32]>,
+    bytes: usize,
+}
+
+impl Default for SchemaCache {
+    fn default() -> Self {
+        SchemaCache::new(Self::DEFAULT_MAX_BYTES)
+    }
+}
 
 impl SchemaCache {
-    /// The compiled schema for `text`, compiling it on first use.
-    pub fn get(&self, text: &str) -> Result<Arc<CompiledSchema>, String> {
-        if let Ok(map) = self.inner.lock() {
-            if let Some(found) = map.get(text) {
-                return Ok(Arc::clone(found));
+    /// Bytes of schema text kept compiled by default (a compiled schema takes several times its
+    /// text; typical schemas are a few KiB, so hundreds fit).
+    pub const DEFAULT_MAX_BYTES: usize = 2 << 20;
+    /// Schemas compiled at once; further compiles wait for a slot.
+    pub const COMPILE_SLOTS: usize = 2;
+
+    /// A cache keeping at most `max_bytes` of schema text compiled.
+    pub fn new(max_bytes: usize) -> Self {
+        SchemaCache {
+            inner: Mutex::new(CacheInner::default()),
+            max_bytes,
+            slots: tokio::sync::Semaphore::new(Self::COMPILE_SLOTS),
+            compiles: AtomicU64::new(0),
+        }
+    }
+
+    /// How many schemas this cache has compiled (a refused call must not add to it).
+    pub fn compiles(&self) -> u64 {
+        self.compiles.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of schema text held now.
+    pub fn held_bytes(&self) -> usize {
+        self.inner.lock().map_or(0, |g| g.bytes)
+    }
+
+    /// The compiled schema for `text`, compiling it (on the blocking pool) on first use.
+    pub async fn get(&self, text: &str) -> Result<Arc<CompiledSchema>, SchemaError> {
+        self.get_counted(text).await.map(|(c, _)| c)
+    }
+
+    /// Like [`SchemaCache::get`], and whether this call compiled it (for a metric).
+    pub async fn get_counted(
+        &self,
+        text: &str,
+    ) -> Result<(Arc<CompiledSchema>, bool), SchemaError> {
+        let key: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+        if let Some(found) = self.lookup(&key) {
+            return Ok((found, false));
+        }
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| SchemaError::Aborted(e.to_string()))?;
+        // Another call may have compiled it while this one waited.
+        if let Some(found) = self.lookup(&key) {
+            return Ok((found, false));
+        }
+        self.compiles.fetch_add(1, Ordering::Relaxed);
+        let owned = text.to_owned();
+        let compiled = tokio::task::spawn_blocking(move || CompiledSchema::compile(&owned))
+            .await
+            .map_err(|e| SchemaError::Aborted(e.to_string()))?
+            .map_err(SchemaError::Invalid)?;
+        let compiled = Arc::new(compiled);
+        self.insert(key, Arc::clone(&compiled), text.len());
+        Ok((compiled, true))
+    }
+
+    fn lookup(&self, key: &[u8; 32]) -> Option<Arc<CompiledSchema>> {
+        let g = self.inner.lock().ok()?;
+        g.map.get(key).map(|(c, _)| Arc::clone(c))
+    }
+
+    fn insert(&self, key: [u8; 32], compiled: Arc<CompiledSchema>, len: usize) {
+        if len > self.max_bytes {
+            return;
+        }
+        let Ok(mut g) = self.inner.lock() else {
+            return;
+        };
+        if g.map.contains_key(&key) {
+            return;
+        }
+        while g.bytes + len > self.max_bytes {
+            let Some(old) = g.order.pop_front() else {
+                break;
+            };
+            if let Some((_, n)) = g.map.remove(&old) {
+                g.bytes -= n;
             }
         }
-        let compiled = Arc::new(CompiledSchema::compile(text)?);
-        if let Ok(mut map) = self.inner.lock() {
-            if map.len() >= SCHEMA_CACHE_CAP {
-                map.clear();
-            }
-            map.insert(text.to_owned(), Arc::clone(&compiled));
-        }
-        Ok(compiled)
+        g.map.insert(key, (compiled, len));
+        g.order.push_back(key);
+        g.bytes += len;
     }
 }
 
@@ -126,11 +226,36 @@ mod tests {
         assert!(CompiledSchema::compile(r#"{"type": 12}"#).is_err());
     }
 
-    #[test]
-    fn cache_returns_same_compiled_schema() {
+    #[tokio::test]
+    async fn cache_returns_same_compiled_schema() {
         let c = SchemaCache::default();
-        let a = c.get(SCHEMA).unwrap();
-        let b = c.get(SCHEMA).unwrap();
+        let a = c.get(SCHEMA).await.unwrap();
+        let b = c.get(SCHEMA).await.unwrap();
         assert!(Arc::ptr_eq(&a, &b));
+        assert_eq!(c.compiles(), 1);
+        assert!(matches!(c.get("{").await, Err(SchemaError::Invalid(_))));
+    }
+
+    #[tokio::test]
+    async fn cache_is_bounded_by_bytes_and_evicts_the_oldest() {
+        let c = SchemaCache::new(4 * SCHEMA.len());
+        let schemas: Vec<String> = (0..10)
+            .map(|i| SCHEMA.replace("\"n\"", &format!("\"n{i}\"")))
+            .collect();
+        for s in &schemas {
+            c.get(s).await.unwrap();
+            assert!(c.held_bytes() <= 4 * SCHEMA.len(), "{}", c.held_bytes());
+        }
+        assert_eq!(c.compiles(), 10);
+        // The newest is still cached, the oldest was evicted and compiles again.
+        c.get(&schemas[9]).await.unwrap();
+        assert_eq!(c.compiles(), 10);
+        c.get(&schemas[0]).await.unwrap();
+        assert_eq!(c.compiles(), 11);
+        // A schema larger than the whole cache is compiled but not kept.
+        let tiny = SchemaCache::new(8);
+        tiny.get(SCHEMA).await.unwrap();
+        tiny.get(SCHEMA).await.unwrap();
+        assert_eq!((tiny.compiles(), tiny.held_bytes()), (2, 0));
     }
 }

@@ -10,6 +10,77 @@ use crate::ProviderError;
 /// One raw SSE event (`event:` name and `data:` payload).
 pub type SseEvent = Event;
 
+/// The largest SSE event accepted (all its lines), in bytes: the decoder buffers an event until
+/// its blank line, so a provider that never ends one could make it buffer without bound. Real
+/// events are a few KiB.
+pub const MAX_SSE_EVENT_BYTES: usize = 1 << 20;
+
+/// A transport error, or an event over [`MAX_SSE_EVENT_BYTES`].
+#[derive(Debug)]
+enum Guarded<E> {
+    Transport(E),
+    TooLong,
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for Guarded<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Guarded::Transport(e) => e.fmt(f),
+            Guarded::TooLong => f.write_str("event too long"),
+        }
+    }
+}
+
+/// Counts the bytes of the event being received (reset by a blank line).
+#[derive(Default)]
+struct EventLength {
+    line: usize,
+    event: usize,
+    after_cr: bool,
+}
+
+impl EventLength {
+    /// Whether `bytes` keep the current event within the bound.
+    fn feed(&mut self, bytes: &[u8]) -> bool {
+        for &b in bytes {
+            let cr_lf = self.after_cr && b == b'\n';
+            self.after_cr = b == b'\r';
+            if cr_lf {
+                continue;
+            }
+            if b == b'\n' || b == b'\r' {
+                if self.line == 0 {
+                    self.event = 0;
+                }
+                self.line = 0;
+            } else {
+                self.line += 1;
+                self.event += 1;
+            }
+        }
+        self.event <= MAX_SSE_EVENT_BYTES
+    }
+}
+
+/// `bytes` with an error in place of the first chunk that makes an event too long.
+fn bounded<S, B, E>(bytes: S) -> impl Stream<Item = Result<B, Guarded<E>>> + Send + Unpin
+where
+    S: Stream<Item = Result<B, E>> + Send + Unpin,
+    B: AsRef<[u8]>,
+{
+    let mut len = EventLength::default();
+    let mut over = false;
+    bytes.map(move |item| match item {
+        Err(e) => Err(Guarded::Transport(e)),
+        Ok(_) if over => Err(Guarded::TooLong),
+        Ok(b) if len.feed(b.as_ref()) => Ok(b),
+        Ok(_) => {
+            over = true;
+            Err(Guarded::TooLong)
+        }
+    })
+}
+
 /// What a wire format makes of one SSE event.
 pub enum Step {
     /// Yield this event.
@@ -58,7 +129,7 @@ where
     T: FnMut(E) -> ProviderError + Send + 'static,
     F: FnMut(&SseEvent) -> Step + Send + 'static,
 {
-    let sse = bytes.eventsource();
+    let sse = bounded(bytes).eventsource();
     // The state carries an event still to yield: the second of a `Step::EmitTwo`.
     let start = Some((sse, decode, transport, None::<StreamEvent>));
     futures::stream::unfold(start, move |state| async move {
@@ -76,8 +147,18 @@ where
                     };
                     return Some((Err(err), None));
                 }
-                Some(Err(EventStreamError::Transport(e))) => {
+                Some(Err(EventStreamError::Transport(Guarded::Transport(e)))) => {
                     return Some((Err(transport(e)), None));
+                }
+                Some(Err(EventStreamError::Transport(Guarded::TooLong))) => {
+                    let err = ProviderError::Protocol {
+                        message: format!(
+                            "the provider sent a stream event over {MAX_SSE_EVENT_BYTES} bytes \
+                             (the limit of one event); the stream was stopped"
+                        ),
+                        detail: None,
+                    };
+                    return Some((Err(err), None));
                 }
                 Some(Err(e)) => {
                     let err = ProviderError::Unavailable {
@@ -195,6 +276,25 @@ mod tests {
                 }
                 body
             })
+    }
+
+    #[test]
+    fn an_endless_event_is_stopped_at_the_bound() {
+        // One endless line, and an event of many short data lines: both stop with an error.
+        let line = format!("data: {}", "x".repeat(MAX_SSE_EVENT_BYTES + 10));
+        let lines = "data: xxxxxxxxxxxxxxx\r\n".repeat(MAX_SSE_EVENT_BYTES / 16);
+        for body in [line, lines] {
+            let items = decode_all::<OpenAi>(body.as_bytes(), 64 * 1024);
+            let last = items.last().unwrap().as_ref().unwrap_err();
+            assert_eq!(last.code(), crate::ErrorCode::ExecutionFailed, "{last}");
+            assert!(last.to_string().contains("over 1048576 bytes"), "{last}");
+        }
+        // Many events, each small, pass however long the stream.
+        let ok = "data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\r\n\r\n".repeat(40_000)
+            + "data: [DONE]\n\n";
+        let items = decode_all::<OpenAi>(ok.as_bytes(), 4096);
+        assert_eq!(items.len(), 40_000);
+        assert!(items.iter().all(Result::is_ok));
     }
 
     proptest! {

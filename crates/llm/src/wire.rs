@@ -57,10 +57,7 @@ impl<W: Wire> Provider for HttpProvider<W> {
         Box::pin(async move {
             let body = Bytes::from(self.wire.encode(request, false)?);
             let (resp, retry_count) = self.endpoint.post(body).await?;
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| self.endpoint.client().transport_error(e))?;
+            let bytes = crate::http::answer_body(resp, self.endpoint.client()).await?;
             let (text, usage) = self.wire.parse(&bytes)?;
             Ok(Completion {
                 text,

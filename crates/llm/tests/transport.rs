@@ -102,6 +102,49 @@ async fn endless_error_body_is_read_only_up_to_a_bound() {
         .expect("the server saw the connection close");
 }
 
+/// A successful answer that never ends is refused at the bound, not buffered whole.
+#[tokio::test]
+async fn endless_answer_body_is_refused_at_a_bound() {
+    let (addr, mut ended) = serve(|mut sock| async move {
+        read_head(&mut sock).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                    transfer-encoding: chunked\r\n\r\n";
+        if sock.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = format!("{:x}\r\n{}\r\n", 65536, " ".repeat(65536));
+        while sock.write_all(chunk.as_bytes()).await.is_ok() {}
+    })
+    .await;
+    let provider = openai(&format!("http://{addr}/v1"), RetryPolicy::none());
+    let err = tokio::time::timeout(Duration::from_secs(60), provider.complete(&request()))
+        .await
+        .expect("the call returns although the body never ends")
+        .expect_err("too big");
+    assert_eq!(err.code(), ErrorCode::ExecutionFailed, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("over the limit of 16777216"), "{msg}");
+    tokio::time::timeout(Duration::from_secs(10), ended.recv())
+        .await
+        .expect("we hung up");
+
+    // A content-length over the bound is refused before any of the body is read.
+    let (addr, _ended) = serve(|mut sock| async move {
+        read_head(&mut sock).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                    content-length: 999999999999\r\n\r\n{";
+        let _ = sock.write_all(head.as_bytes()).await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    })
+    .await;
+    let provider = openai(&format!("http://{addr}/v1"), RetryPolicy::none());
+    let err = tokio::time::timeout(Duration::from_secs(10), provider.complete(&request()))
+        .await
+        .expect("refused at once")
+        .expect_err("too big");
+    assert!(err.to_string().contains("999999999999 bytes"), "{err}");
+}
+
 /// A client with the given timeouts.
 fn client_with(connect: Duration, request: Option<Duration>) -> HttpClient {
     http_client_with(Timeouts { connect, request }).unwrap()

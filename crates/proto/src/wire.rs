@@ -101,6 +101,9 @@ pub mod metadata {
     pub const PROVIDER_TIME_US: &str = "x-vibectl-provider-us";
     /// `Execute` response: microseconds the server itself added.
     pub const OVERHEAD_US: &str = "x-vibectl-overhead-us";
+    /// `Execute` and `StreamExecute` response: the output tokens (`max_tokens`) asked of the
+    /// provider, present only when a token limit or budget lowered them below the model's cap.
+    pub const OUTPUT_TOKENS_CAP: &str = "x-vibectl-output-tokens-cap";
 }
 
 #[cfg(test)]
@@ -126,6 +129,7 @@ mod tests {
             metadata::LIMIT_TYPE,
             metadata::PROVIDER_TIME_US,
             metadata::OVERHEAD_US,
+            metadata::OUTPUT_TOKENS_CAP,
         ] {
             needles.push(format!("\"{k}\""));
         }

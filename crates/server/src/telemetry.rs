@@ -46,6 +46,11 @@ pub fn refusal(limit_type: &'static str) {
     counter!("vibectl_refusals_total", "limit_type" => limit_type).increment(1);
 }
 
+/// A response schema was compiled (refused calls compile none).
+pub fn schema_compiled() {
+    counter!("vibectl_schema_compiles_total").increment(1);
+}
+
 /// A state store call that failed.
 pub fn store_error() {
     counter!("vibectl_state_store_errors_total").increment(1);
@@ -103,6 +108,7 @@ pub async fn start(cfg: &MetricsSection) -> anyhow::Result<SocketAddr> {
         counter!("vibectl_refusals_total", "limit_type" => kind).increment(0);
     }
     counter!("vibectl_state_store_errors_total").increment(0);
+    counter!("vibectl_schema_compiles_total").increment(0);
     gauge!("vibectl_in_flight_requests").set(0.0);
     let addr: SocketAddr = format!("{}:{}", cfg.bind, cfg.port)
         .parse()

@@ -23,6 +23,9 @@ pub enum KeyError {
         /// Why.
         source: std::io::Error,
     },
+    /// An HMAC secret shorter than HS256 allows (the message names its source and the fix).
+    #[error("{0}")]
+    ShortSecret(String),
     /// A secret file holds only whitespace.
     #[error("JWT secret file {0} is empty")]
     EmptySecret(PathBuf),

@@ -128,7 +128,12 @@ pub fn load_keyset(
             let p = k.secret_key_file.as_ref().ok_or_else(|| {
                 KeyError::Missing(format!("{at}.secret_key_file: required for {alg:?}"))
             })?;
-            hmac_key(&read_secret_file(p)?)?
+            let secret = read_secret_file(p)?;
+            let origin = format!("{} ({at}.secret_key_file)", p.display());
+            if let Some(why) = super::secret::short_secret(&origin, secret.expose().len()) {
+                return Err(KeyError::ShortSecret(why));
+            }
+            hmac_key(&secret)?
         } else {
             let p = k.public_key_file.as_ref().ok_or_else(|| {
                 KeyError::Missing(format!("{at}.public_key_file: required for {alg:?}"))
@@ -335,7 +340,7 @@ mod tests {
             }
             // A server on the HS256 default refuses it (no algorithm confusion).
             let hs = JwtSection {
-                secret_key: Some(Secret::new("s")),
+                secret_key: Some(Secret::new("s".repeat(32))),
                 ..JwtSection::default()
             };
             let (keys, _) = load_keyset(&hs, dir.path(), &none).unwrap();
@@ -349,13 +354,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let none = |_: &str| None;
         let old_file = dir.path().join("old-secret");
-        std::fs::write(&old_file, "old-secret-value\n").unwrap();
+        std::fs::write(&old_file, "old-secret-value-0123456789abcdef\n").unwrap();
         let old = JwtSection {
-            secret_key: Some(Secret::new("old-secret-value")),
+            secret_key: Some(Secret::new("old-secret-value-0123456789abcdef")),
             ..JwtSection::default()
         };
         let new = JwtSection {
-            secret_key: Some(Secret::new("new-secret-value")),
+            secret_key: Some(Secret::new("new-secret-value-0123456789abcdef")),
             key_id: Some("2".into()),
             verification_keys: vec![VerificationKeyEntry {
                 kid: None,

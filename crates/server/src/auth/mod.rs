@@ -23,7 +23,10 @@ pub use keys::{
     Signer, VerificationKey,
 };
 pub use layer::{AuthLayer, AuthService};
-pub use secret::{lookup_secret, Secret, SecretSource, GENERATED_SECRET_FILE};
+pub use secret::{
+    lookup_secret, read_secret_file, short_secret, Secret, SecretSource, GENERATED_SECRET_FILE,
+    MIN_HS256_SECRET_BYTES,
+};
 pub use store::{
     FileTokenStore, IssuedToken, RegistryError, Revocations, TokenRow, TokenStore, Version,
     REGISTRY_FILE,
@@ -128,9 +131,9 @@ impl Authenticator {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<String, KeyError> {
         let (keys, origin) = load_keyset(&cfg.jwt, state_dir, env)?;
-        let next = Verifier::new(&cfg.jwt, keys);
+        let mut next = Verifier::new(&cfg.jwt, keys);
         if let Some(current) = self.verifier() {
-            next.adopt_revocations(&current);
+            next = next.sharing_revocations(&current);
         }
         self.verifier.store(Arc::new(next));
         Ok(origin)

@@ -43,6 +43,32 @@ impl fmt::Display for SecretSource {
     }
 }
 
+/// The shortest HS256 secret accepted, in bytes: RFC 7518 section 3.2 requires a key of at least
+/// the hash size (256 bits).
+pub const MIN_HS256_SECRET_BYTES: usize = 32;
+
+/// What to do about a short secret (said in every refusal).
+pub const MAKE_SECRET_HINT: &str =
+    "make one with `openssl rand -base64 48` (or set none and the server generates one in its state dir)";
+
+/// Why a secret of `len` bytes from `origin` is refused, or `None` when it is long enough.
+pub fn short_secret(origin: &str, len: usize) -> Option<String> {
+    (len < MIN_HS256_SECRET_BYTES).then(|| {
+        format!(
+            "the HMAC secret from {origin} is {len} bytes; HS256 needs at least \
+             {MIN_HS256_SECRET_BYTES} (RFC 7518 section 3.2): {MAKE_SECRET_HINT}"
+        )
+    })
+}
+
+/// `secret` if it is long enough for HS256, else the refusal naming where it came from.
+fn long_enough(secret: Secret, source: SecretSource) -> Result<(Secret, SecretSource), KeyError> {
+    match short_secret(&source.to_string(), secret.expose().len()) {
+        Some(why) => Err(KeyError::ShortSecret(why)),
+        None => Ok((secret, source)),
+    }
+}
+
 /// File name of the generated secret inside the state dir.
 pub const GENERATED_SECRET_FILE: &str = "jwt-secret";
 
@@ -69,11 +95,11 @@ pub fn lookup_secret(
 ) -> Result<(Secret, SecretSource), KeyError> {
     let nonempty = |k: &str| env(k).filter(|v| !v.trim().is_empty());
     if let Some(v) = nonempty("VIBECTL_JWT_SECRET") {
-        return Ok((Secret::new(v.trim()), SecretSource::Env));
+        return long_enough(Secret::new(v.trim()), SecretSource::Env);
     }
     if let Some(p) = nonempty("VIBECTL_JWT_SECRET_FILE") {
         let p = PathBuf::from(p);
-        return Ok((read_secret_file(&p)?, SecretSource::EnvFile(p)));
+        return long_enough(read_secret_file(&p)?, SecretSource::EnvFile(p));
     }
     if let Some(v) = jwt
         .secret_key
@@ -81,14 +107,14 @@ pub fn lookup_secret(
         .map(Secret::expose)
         .filter(|v| !v.trim().is_empty())
     {
-        return Ok((Secret::new(v.trim()), SecretSource::Config));
+        return long_enough(Secret::new(v.trim()), SecretSource::Config);
     }
     if let Some(p) = &jwt.secret_key_file {
-        return Ok((read_secret_file(p)?, SecretSource::ConfigFile(p.clone())));
+        return long_enough(read_secret_file(p)?, SecretSource::ConfigFile(p.clone()));
     }
     let path = state_dir.join(GENERATED_SECRET_FILE);
     if path.exists() {
-        return Ok((read_secret_file(&path)?, SecretSource::Persisted(path)));
+        return long_enough(read_secret_file(&path)?, SecretSource::Persisted(path));
     }
     let mut bytes = [0u8; 48];
     rand::rng().fill_bytes(&mut bytes);
@@ -122,21 +148,59 @@ mod tests {
         assert!(matches!(src, SecretSource::Persisted(_)));
         assert_eq!(s1, s2);
         let file = dir.path().join("cfg-secret");
-        std::fs::write(&file, "from-config-file\n").unwrap();
+        std::fs::write(&file, "from-config-file-0123456789abcdef\n").unwrap();
         jwt.secret_key_file = Some(file);
         let (s, src) = lookup_secret(&jwt, dir.path(), &none).unwrap();
-        assert_eq!(s.expose(), "from-config-file");
+        assert_eq!(s.expose(), "from-config-file-0123456789abcdef");
         assert!(matches!(src, SecretSource::ConfigFile(_)));
-        jwt.secret_key = Some(Secret::new("from-config"));
+        jwt.secret_key = Some(Secret::new("from-config-0123456789abcdefghijkl"));
         assert_eq!(
             lookup_secret(&jwt, dir.path(), &none).unwrap().0.expose(),
-            "from-config"
+            "from-config-0123456789abcdefghijkl"
         );
-        let env = |k: &str| (k == "VIBECTL_JWT_SECRET").then(|| "from-env".to_owned());
+        let env = |k: &str| {
+            (k == "VIBECTL_JWT_SECRET").then(|| "from-env-0123456789abcdefghijklmn".to_owned())
+        };
         assert_eq!(
             lookup_secret(&jwt, dir.path(), &env).unwrap().0.expose(),
-            "from-env"
+            "from-env-0123456789abcdefghijklmn"
         );
         assert_eq!(format!("{s:?} {s}"), "Secret(***) ***");
+    }
+
+    #[test]
+    fn short_secrets_are_refused_from_every_source_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let none = |_: &str| None;
+        let jwt = JwtSection {
+            secret_key: Some(Secret::new("a")),
+            ..JwtSection::default()
+        };
+        let e = lookup_secret(&jwt, dir.path(), &none).unwrap_err().to_string();
+        assert!(e.contains("jwt.secret_key") && e.contains("1 bytes"), "{e}");
+        assert!(
+            e.contains("at least 32") && e.contains("openssl rand"),
+            "{e}"
+        );
+        assert!(!e.contains(" a "), "the secret itself is not shown: {e}");
+        let env = |k: &str| (k == "VIBECTL_JWT_SECRET").then(|| "x".repeat(31));
+        let e = lookup_secret(&JwtSection::default(), dir.path(), &env).unwrap_err().to_string();
+        assert!(
+            e.contains("VIBECTL_JWT_SECRET") && e.contains("31 bytes"),
+            "{e}"
+        );
+        let env = |k: &str| (k == "VIBECTL_JWT_SECRET").then(|| "x".repeat(32));
+        assert!(lookup_secret(&JwtSection::default(), dir.path(), &env).is_ok());
+        let file = dir.path().join("short");
+        std::fs::write(&file, "short\n").unwrap();
+        let jwt = JwtSection {
+            secret_key_file: Some(file),
+            ..JwtSection::default()
+        };
+        let e = lookup_secret(&jwt, dir.path(), &none).unwrap_err().to_string();
+        assert!(
+            e.contains("jwt.secret_key_file") && e.contains("5 bytes"),
+            "{e}"
+        );
     }
 }

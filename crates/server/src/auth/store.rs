@@ -99,11 +99,48 @@ enum Event {
     RevokedSubject { sub: String, at: u64 },
 }
 
-/// The registry as an append-only JSON-lines file (mode 0600). Appends of one line are atomic, so
-/// several CLI invocations and a running server can share it without a lock.
+/// The registry as an append-only file of framed JSON lines (mode 0600; each line checksummed). Each append
+/// takes an exclusive lock, repairs a torn tail, writes one line and fsyncs before it returns, so
+/// several CLI invocations and a running server can share it. A corrupt line before the last makes
+/// every read fail loudly.
 #[derive(Clone, Debug)]
 pub struct FileTokenStore {
     path: PathBuf,
+}
+
+/// One registry line: the event's JSON, then ` #` and the first 8 bytes of its SHA-256 in hex,
+/// then a newline, so a line cut short or garbled is told from a whole one.
+fn frame(json: &str) -> String {
+    format!("{json} #{}\n", checksum(json))
+}
+
+fn checksum(json: &str) -> String {
+    use sha2::Digest as _;
+    let d = sha2::Sha256::digest(json.as_bytes());
+    d.iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Why a registry line is not a whole event.
+#[derive(Debug, thiserror::Error)]
+enum LineError {
+    #[error("checksum mismatch")]
+    Checksum,
+    #[error("{0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// Parses a framed line; an unframed JSON line (written before framing) is accepted as it is.
+fn parse_line(line: &str) -> Result<Event, LineError> {
+    let line = line.trim_end_matches('\r');
+    if let Some((json, sum)) = line.rsplit_once(" #") {
+        if sum.len() == 16 && sum.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if checksum(json) != sum {
+                return Err(LineError::Checksum);
+            }
+            return Ok(serde_json::from_str(json)?);
+        }
+    }
+    Ok(serde_json::from_str(line)?)
 }
 
 /// The registry file name inside the state dir.
@@ -131,36 +168,79 @@ impl FileTokenStore {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| self.err(e))?;
         }
-        let mut line = serde_json::to_string(event).map_err(|e| self.err(e))?;
-        line.push('\n');
+        let json = serde_json::to_string(event).map_err(|e| self.err(e))?;
+        let line = frame(&json);
         let mut opts = std::fs::OpenOptions::new();
-        opts.create(true).append(true);
+        opts.create(true).read(true).append(true);
         #[cfg(unix)]
         {
             use std::os::unix::fs::OpenOptionsExt;
             opts.mode(0o600);
         }
         let mut f = opts.open(&self.path).map_err(|e| self.err(e))?;
+        // One writer at a time, so a repair and the appends of other processes cannot interleave.
+        f.lock()
+            .map_err(|e| self.err(format!("cannot lock: {e}")))?;
+        self.repair_tail(&mut f)?;
         f.write_all(line.as_bytes()).map_err(|e| self.err(e))?;
         f.sync_data().map_err(|e| self.err(e))
     }
 
+    /// A torn last line (a crash mid-append, never acknowledged) would swallow the next event:
+    /// it is completed when it is whole but for its newline, else cut off. Called with the lock.
+    fn repair_tail(&self, f: &mut std::fs::File) -> Result<(), RegistryError> {
+        use std::io::{Read as _, Seek as _};
+        let mut text = Vec::new();
+        f.seek(std::io::SeekFrom::Start(0))
+            .and_then(|_| f.read_to_end(&mut text))
+            .map_err(|e| self.err(e))?;
+        if text.is_empty() || text.ends_with(b"\n") {
+            return Ok(());
+        }
+        let keep = text.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let tail = String::from_utf8_lossy(&text[keep..]).into_owned();
+        if parse_line(&tail).is_ok() {
+            tracing::warn!(file = %self.path.display(), "token registry: completing a last line that lacked its newline");
+            f.write_all(b"\n").map_err(|e| self.err(e))?;
+        } else {
+            tracing::warn!(
+                file = %self.path.display(), bytes = text.len() - keep,
+                "token registry: cutting off a torn last line (an append interrupted by a crash)"
+            );
+            f.set_len(keep as u64).map_err(|e| self.err(e))?;
+        }
+        f.sync_data().map_err(|e| self.err(e))
+    }
+
     fn events(&self) -> Result<Vec<Event>, RegistryError> {
-        let text = match std::fs::read_to_string(&self.path) {
+        let text = match std::fs::read(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(self.err(e)),
         };
+        let text = String::from_utf8_lossy(&text);
         let mut out = Vec::new();
-        for (i, line) in text.lines().enumerate() {
+        let mut lines = text.split('\n').enumerate().peekable();
+        while let Some((i, line)) = lines.next() {
+            let last = lines.peek().is_none();
             if line.trim().is_empty() {
                 continue;
             }
-            match serde_json::from_str(line) {
+            match parse_line(line) {
                 Ok(ev) => out.push(ev),
-                // A torn last line (crash mid-append) is skipped; anything else is reported.
-                Err(_) if i + 1 == text.lines().count() => {}
-                Err(e) => return Err(self.err(format!("line {}: {e}", i + 1))),
+                // A torn last line (no newline: a crash mid-append, never acknowledged) is
+                // skipped here and repaired by the next append.
+                Err(_) if last => {
+                    tracing::warn!(file = %self.path.display(), "token registry: ignoring a torn last line");
+                }
+                Err(e) => {
+                    return Err(self.err(format!(
+                        "line {} is corrupt ({e}); refusing to use a registry that may have lost \
+                         revocations: restore the file from a backup, or remove that line and \
+                         revoke again what it held",
+                        i + 1
+                    )))
+                }
             }
         }
         Ok(out)
@@ -257,5 +337,81 @@ impl TokenStore for FileTokenStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(self.err(e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn token(jti: &str, sub: &str) -> IssuedToken {
+        IssuedToken {
+            jti: jti.into(),
+            sub: sub.into(),
+            iat: 100,
+            exp: 10_000,
+            aud: None,
+        }
+    }
+
+    /// A crash mid-append leaves half a line; the next revocation must not join it and vanish.
+    #[test]
+    fn a_revocation_after_a_torn_append_takes_effect() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(REGISTRY_FILE);
+        let s = FileTokenStore::new(&path);
+        s.record_issued(&token("j1", "alice")).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(br#"{"event":"issued","jti":"j2","sub":"bo"#)
+            .unwrap();
+        drop(f);
+        // Reading skips the torn tail; revoking repairs it first.
+        assert_eq!(s.list().unwrap().len(), 1);
+        assert!(s.revoke_jti("j1", 200).unwrap());
+        let r = s.revocations().unwrap();
+        assert!(r.jtis.contains("j1"), "{r:?}");
+        assert_eq!(s.list().unwrap()[0].revoked_at, Some(200));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains("\"bo"), "the torn line is cut off: {text}");
+        assert_eq!(text.lines().count(), 2);
+    }
+
+    /// A last line complete but for its newline is kept, not cut.
+    #[test]
+    fn a_whole_last_line_without_newline_is_completed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(REGISTRY_FILE);
+        let json = serde_json::to_string(&Event::Issued(token("j1", "alice"))).unwrap();
+        std::fs::write(&path, frame(&json).trim_end()).unwrap();
+        let s = FileTokenStore::new(&path);
+        assert_eq!(s.revoke_subject("alice", 300).unwrap(), 1);
+        assert_eq!(s.list().unwrap()[0].revoked_at, Some(300));
+    }
+
+    /// A damaged line before the last (not a crash: corruption) refuses the registry loudly.
+    #[test]
+    fn a_corrupt_line_in_the_middle_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(REGISTRY_FILE);
+        let s = FileTokenStore::new(&path);
+        s.record_issued(&token("j1", "alice")).unwrap();
+        s.revoke_jti("j1", 200).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, text.replacen("\"j1\"", "\"j9\"", 1)).unwrap();
+        let e = s.revocations().unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("checksum"), "{e}");
+        assert!(e.contains("restore the file"), "{e}");
+        // Lines written before framing (plain JSON) still load.
+        let plain = serde_json::to_string(&Event::Revoked {
+            jti: "old".into(),
+            at: 1,
+        })
+        .unwrap();
+        std::fs::write(&path, format!("{plain}\n")).unwrap();
+        assert!(s.revocations().unwrap().jtis.contains("old"));
     }
 }

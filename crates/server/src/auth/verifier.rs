@@ -54,7 +54,9 @@ pub struct Verifier {
     leeway: u64,
     max_token_bytes: usize,
     cache: RwLock<HashMap<[u8; 32], Cached>>,
-    revocations: arc_swap::ArcSwap<Revocations>,
+    /// Shared with the verifiers that replace this one on a key reload, so revocations the
+    /// poller installs on any of them apply to all (no reload can lose one).
+    revocations: Arc<arc_swap::ArcSwap<Revocations>>,
 }
 
 impl Verifier {
@@ -85,7 +87,7 @@ impl Verifier {
             leeway: jwt.leeway_seconds,
             max_token_bytes: jwt.max_token_bytes,
             cache: RwLock::new(HashMap::new()),
-            revocations: arc_swap::ArcSwap::from_pointee(Revocations::default()),
+            revocations: Arc::new(arc_swap::ArcSwap::from_pointee(Revocations::default())),
         }
     }
 
@@ -94,9 +96,11 @@ impl Verifier {
         self.revocations.store(Arc::new(r));
     }
 
-    /// Takes over another verifier's revocations (when keys are reloaded).
-    pub fn adopt_revocations(&self, from: &Verifier) {
-        self.revocations.store(from.revocations());
+    /// This verifier sharing `from`'s revocations (when keys are reloaded): from now on an
+    /// update installed on either is seen by both, so one racing the reload is not lost.
+    pub fn sharing_revocations(mut self, from: &Verifier) -> Self {
+        self.revocations = Arc::clone(&from.revocations);
+        self
     }
 
     fn revocations(&self) -> Arc<Revocations> {
@@ -317,6 +321,27 @@ mod tests {
             &EncodingKey::from_secret(SECRET).unwrap(),
         )
         .unwrap()
+    }
+
+    /// The reload race: the revocation poller took the verifier in force, a config reload then
+    /// replaced it, and only after that the poller installed what it read, on the old one.
+    /// The revocation must still reach the verifier now in force.
+    #[test]
+    fn a_revocation_racing_a_key_reload_is_not_lost() {
+        let now = crate::auth::unix_now();
+        let t = token("mallory", now + 100, now);
+        let old = verifier(0);
+        assert!(old.verify(&t, now).is_ok());
+        let held_by_poller = &old;
+        let new = verifier(0).sharing_revocations(&old);
+        let mut r = Revocations::default();
+        r.subjects.insert("mallory".into(), now);
+        held_by_poller.set_revocations(r);
+        assert_eq!(new.verify(&t, now).unwrap_err().reason, "revoked subject");
+        // And the other way round: what the new one gets, the old one (still serving calls
+        // that began before the reload) sees too.
+        new.set_revocations(Revocations::default());
+        assert!(old.verify(&t, now).is_ok());
     }
 
     #[test]

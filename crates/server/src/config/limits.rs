@@ -110,6 +110,8 @@ impl Limits {
                 .max_concurrent_requests
                 .or(self.max_concurrent_requests),
             max_input_length: over.max_input_length.or(self.max_input_length),
+            max_fragments: over.max_fragments.or(self.max_fragments),
+            max_schema_bytes: over.max_schema_bytes.or(self.max_schema_bytes),
             request_timeout_seconds: over
                 .request_timeout_seconds
                 .or(self.request_timeout_seconds),
@@ -143,6 +145,8 @@ pub(crate) fn check_limits(at: &str, l: &Limits, errs: &mut Vec<ConfigError>) {
         ("max_requests_per_minute", l.max_requests_per_minute),
         ("max_concurrent_requests", l.max_concurrent_requests),
         ("max_input_length", l.max_input_length),
+        ("max_fragments", l.max_fragments),
+        ("max_schema_bytes", l.max_schema_bytes),
         ("request_timeout_seconds", l.request_timeout_seconds),
     ] {
         if v == Some(0) {
@@ -155,6 +159,20 @@ pub(crate) fn check_limits(at: &str, l: &Limits, errs: &mut Vec<ConfigError>) {
     ] {
         if v == Some(0) {
             zero(key, errs);
+        }
+    }
+    // A budget of 0 would refuse every call; the store allows nothing at 0 too, but a config
+    // saying so is more likely a mistake for "no budget".
+    for (key, v) in [
+        ("budget_usd_per_day", l.budget_usd_per_day),
+        ("budget_usd_per_month", l.budget_usd_per_month),
+    ] {
+        if v == Some(Usd(0)) {
+            errs.push(ConfigError::new(
+                format!("{at}.{key}"),
+                "must be more than 0, got 0 (remove the key for no budget; to block a caller, \
+                 revoke its token)",
+            ));
         }
     }
 }

@@ -120,8 +120,15 @@ pub struct Limits {
     pub max_requests_per_minute: Option<u32>,
     /// Calls in flight at once.
     pub max_concurrent_requests: Option<u32>,
-    /// Characters of prompt (all fragments together).
+    /// Characters of prompt (all fragments together); default: the largest context in the
+    /// catalog at 4 characters a token.
     pub max_input_length: Option<u32>,
+    /// Fragments (system and user together) in one request; default 256.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_fragments: Option<u32>,
+    /// Bytes of `response_model_schema`; default 65536.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_schema_bytes: Option<u32>,
     /// Seconds a call may take in all.
     pub request_timeout_seconds: Option<u32>,
     /// Tokens (input + output, estimated then settled) per UTC minute.

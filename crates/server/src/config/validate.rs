@@ -193,6 +193,7 @@ fn check_jwt(j: &JwtSection, errs: &mut Vec<ConfigError>) {
         }
         _ => {}
     }
+    check_hs_secrets(j, errs);
     if j.expiration_days == 0 && j.expiration_hours.is_none() {
         errs.push(ConfigError::new(
             "jwt.expiration_days",
@@ -249,6 +250,45 @@ fn check_jwt(j: &JwtSection, errs: &mut Vec<ConfigError>) {
         }
         if k.kid.as_deref().is_some_and(|s| s.trim().is_empty()) {
             errs.push(ConfigError::new(format!("{at}.kid"), "must not be empty"));
+        }
+    }
+}
+
+/// HS256 secrets this config names that are too short: the inline one, and the files that can
+/// be read now (an unreadable file is reported when the server starts).
+fn check_hs_secrets(j: &JwtSection, errs: &mut Vec<ConfigError>) {
+    let short = |key: String, origin: &str, len: usize, errs: &mut Vec<ConfigError>| {
+        if let Some(why) = crate::auth::short_secret(origin, len) {
+            errs.push(ConfigError::new(key, why));
+        }
+    };
+    let file_len = |p: &std::path::Path| {
+        crate::auth::read_secret_file(p)
+            .ok()
+            .map(|s| s.expose().len())
+    };
+    if let Some(s) = j
+        .secret_key
+        .as_ref()
+        .map(|s| s.expose().trim().len())
+        .filter(|n| *n > 0)
+    {
+        short("jwt.secret_key".into(), "config jwt.secret_key", s, errs);
+    } else if let Some(n) = j.secret_key_file.as_deref().and_then(file_len) {
+        short(
+            "jwt.secret_key_file".into(),
+            "config jwt.secret_key_file",
+            n,
+            errs,
+        );
+    }
+    for (i, k) in j.verification_keys.iter().enumerate() {
+        let alg = crate::auth::parse_algorithm(&k.algorithm);
+        if alg.is_some_and(crate::auth::is_symmetric) {
+            if let Some(n) = k.secret_key_file.as_deref().and_then(file_len) {
+                let key = format!("jwt.verification_keys[{i}].secret_key_file");
+                short(key.clone(), &key, n, errs);
+            }
         }
     }
 }
@@ -346,8 +386,41 @@ mod tests {
         .unwrap();
         let shown = format!("{cfg:?}");
         assert!(!shown.contains("SECRET"), "{shown}");
+        let shown = format!("{:?}", cfg.validate());
+        assert!(!shown.contains("SECRET"), "{shown}");
         let key = cfg.providers["openai"].api_key.as_ref().unwrap();
         assert_eq!(key.expose(), "sk-SECRET-2");
+    }
+
+    #[test]
+    fn short_hs256_secrets_are_refused_with_the_fix() {
+        let (cfg, _) = ServerConfig::parse("jwt: {secret_key: a}\n").unwrap();
+        let errs = cfg.validate();
+        let e = errs.iter().find(|e| e.path == "jwt.secret_key").unwrap();
+        assert!(
+            e.message.contains("at least 32") && e.message.contains("openssl rand"),
+            "{e}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("s");
+        std::fs::write(&f, "tiny\n").unwrap();
+        let text = format!(
+            "jwt:\n  secret_key_file: {0}\n  verification_keys:\n    - {{algorithm: HS256, secret_key_file: {0}}}\n",
+            f.display()
+        );
+        let (cfg, _) = ServerConfig::parse(&text).unwrap();
+        let paths: Vec<String> = cfg.validate().into_iter().map(|e| e.path).collect();
+        assert!(
+            paths.contains(&"jwt.secret_key_file".to_owned()),
+            "{paths:?}"
+        );
+        assert!(
+            paths.contains(&"jwt.verification_keys[0].secret_key_file".to_owned()),
+            "{paths:?}"
+        );
+        let (cfg, _) =
+            ServerConfig::parse(&format!("jwt: {{secret_key: {}}}\n", "k".repeat(32))).unwrap();
+        assert!(cfg.validate().is_empty());
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! [`Charge`]: an admitted call's reservation, settled exactly once to what the call really used,
-//! even when the call is dropped mid-way (client gone): then it settles from the usage the
-//! provider reported so far, or, where it reported none yet, from the text streamed so far
-//! (4 characters a token) plus the estimated input. Settling also records the call's metrics.
+//! even when the call is dropped mid-way (client gone). The provider's reported usage replaces
+//! the reservation; where it reported none (cancel, timeout, reset, a stream that broke) the call
+//! is charged what the provider will bill once it has the request: the estimated prompt
+//! (4 characters a token) plus the text streamed so far. A call that never reached its provider,
+//! or that the provider refused with an error status, is charged nothing. Settling also records
+//! the call's metrics; the ledger counts a call that did not end well (failed or cancelled) as an
+//! error.
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use vibectl_llm::{ModelSpec, Usage};
+use vibectl_llm::{ErrorCode, ModelSpec, Usage};
 
 use super::tokens_of_chars;
 use crate::state::{StateStore, Tally, Ticket};
@@ -25,6 +29,10 @@ struct Open {
     /// `None`: success; `Some(code)`: failed with this `ExecuteError` code.
     error: Option<&'static str>,
     finished: bool,
+    /// The request went to the provider (from here on it may bill the prompt).
+    sent: bool,
+    /// Output tokens the store granted (`None`: unmetered, the store was down).
+    granted: Option<u64>,
 }
 
 /// A call's reservation; settles on [`Charge::finish`] or when dropped.
@@ -50,6 +58,7 @@ impl Charge {
         input_chars: usize,
     ) -> Self {
         telemetry::in_flight(1.0);
+        let granted = reservation.as_ref().map(|(_, t)| t.output_tokens);
         Charge {
             open: Some(Box::new(Open {
                 reservation,
@@ -63,7 +72,25 @@ impl Charge {
                 first_text: None,
                 error: None,
                 finished: false,
+                sent: false,
+                granted,
             })),
+        }
+    }
+
+    /// Output tokens the call may ask its provider for, when the limits granted fewer than
+    /// `wanted`: the caller lowers `max_tokens` to this (and says so).
+    pub fn output_cap(&self, wanted: u32) -> Option<u32> {
+        let granted = self.open.as_ref()?.granted?;
+        let g = u32::try_from(granted).unwrap_or(u32::MAX);
+        (g < wanted).then_some(g)
+    }
+
+    /// Marks the request as sent to the provider: from now on the prompt counts even when the
+    /// call ends without a usage report.
+    pub fn sent(&mut self) {
+        if let Some(o) = self.open.as_mut() {
+            o.sent = true;
         }
     }
 
@@ -129,10 +156,9 @@ fn spawn(f: impl std::future::Future<Output = ()> + Send + 'static) {
 /// What the call used: the provider's numbers where it gave them, else estimates from the text.
 fn tally(o: &Open) -> Tally {
     let u = &o.usage;
-    let streamed = o.output_chars > 0;
     let input = match u.input_tokens {
         Some(n) => u64::from(n),
-        None if streamed || u.output_tokens.is_some() => tokens_of_chars(o.input_chars),
+        None if billed(o) => tokens_of_chars(o.input_chars),
         None => 0,
     };
     // A finished call's report is final; an abandoned stream's may lag behind the text sent.
@@ -149,13 +175,36 @@ fn tally(o: &Open) -> Tally {
     };
     Tally {
         requests: 1,
-        errors: u64::from(o.error.is_some()),
+        errors: u64::from(o.error.is_some() || !o.finished),
         input_tokens: input,
         output_tokens: output,
         cache_read_tokens: u64::from(u.cache_read_tokens.unwrap_or(0)),
         cache_write_tokens: u64::from(u.cache_write_tokens.unwrap_or(0)),
         cost_pico: o.model.prices.cost_pico_usd(&filled).unwrap_or(0),
     }
+}
+
+/// Whether a call without a usage report is billed its prompt: it was sent, and it did not end
+/// with the provider refusing it by status (auth, throttling, context length, 5xx or no
+/// connection at all, with nothing streamed).
+fn billed(o: &Open) -> bool {
+    if !o.sent {
+        return false;
+    }
+    if o.output_chars > 0 || o.usage.output_tokens.is_some() || !o.finished {
+        return true;
+    }
+    let code = o.error.and_then(|c| c.parse::<ErrorCode>().ok());
+    !matches!(
+        code,
+        Some(
+            ErrorCode::ProviderAuthFailed
+                | ErrorCode::ProviderRateLimited
+                | ErrorCode::ProviderUnavailable
+                | ErrorCode::ContextLengthExceeded
+                | ErrorCode::InvalidRequest
+        )
+    )
 }
 
 /// Records the call's metrics and settles it, retrying a few times on store errors (an unsettled

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use vibectl_llm::{ModelSpec, Usage};
+use vibectl_llm::ModelSpec;
 
 use crate::config::{Limits, LimitsSection, StateSection};
 use crate::state::{
@@ -64,9 +64,39 @@ pub struct Limiter {
     store_down: AtomicBool,
 }
 
-/// Estimated tokens of `chars` characters of text (4 characters a token, rounded up).
+/// Estimated tokens of `chars` characters of text (4 characters a token, rounded up): what a
+/// call is charged for text the provider reported no usage for.
 pub fn tokens_of_chars(chars: usize) -> u64 {
     (chars as u64).div_ceil(4)
+}
+
+/// Tokens a provider may add around a prompt (roles, message framing, tool definitions), on
+/// top of one per byte of text.
+pub const PROMPT_OVERHEAD_TOKENS: u64 = 64;
+/// Framing tokens a provider may add per piece of prompt (each fragment, the schema).
+pub const PIECE_OVERHEAD_TOKENS: u64 = 16;
+
+/// What a call can cost at most, as [`Limiter::admit_bounded`] reserves it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallBound {
+    /// Bytes of prompt sent upstream (fragments and schema): the providers' BPE tokenizers
+    /// never make a token of less than one byte, so this bounds the prompt's tokens.
+    pub prompt_bytes: usize,
+    /// Pieces the prompt is sent as (fragments, the schema).
+    pub pieces: usize,
+    /// Characters of the fragments (what usage is estimated from when the provider reports none).
+    pub input_chars: usize,
+    /// Output tokens the call asks for (the model's cap).
+    pub max_output_tokens: u32,
+}
+
+impl CallBound {
+    /// The upper bound of the prompt's tokens: one per byte, plus framing.
+    pub fn prompt_tokens(&self) -> u64 {
+        (self.prompt_bytes as u64)
+            .saturating_add(PROMPT_OVERHEAD_TOKENS)
+            .saturating_add(PIECE_OVERHEAD_TOKENS.saturating_mul(self.pieces as u64))
+    }
 }
 
 impl Limiter {
@@ -104,7 +134,9 @@ impl Limiter {
         }
     }
 
-    /// Counts a call of `subject` to `model` with `input_chars` of prompt, or refuses it.
+    /// Counts a call of `subject` to `model` with `input_chars` of prompt, or refuses it (its
+    /// prompt bound is 4 bytes a character, the most UTF-8 takes; [`Limiter::admit_bounded`]
+    /// is tighter when the bytes are known).
     pub async fn admit(
         &self,
         method: &'static str,
@@ -114,41 +146,48 @@ impl Limiter {
         input_chars: usize,
         timeout: Duration,
     ) -> Result<Charge, LimitRefusal> {
-        let est_in = tokens_of_chars(input_chars);
-        let est_out = u64::from(model.max_output_tokens);
-        let est_usage = Usage {
-            input_tokens: Some(u32::try_from(est_in).unwrap_or(u32::MAX)),
-            output_tokens: Some(model.max_output_tokens),
-            ..Usage::default()
+        let bound = CallBound {
+            prompt_bytes: input_chars.saturating_mul(4),
+            pieces: 1,
+            input_chars,
+            max_output_tokens: model.max_output_tokens,
         };
-        let est_cost_micro = model
-            .prices
-            .cost_pico_usd(&est_usage)
-            .unwrap_or(0)
-            .div_ceil(1_000_000);
+        self.admit_bounded(method, subject, limits, model, &bound, timeout)
+            .await
+    }
+
+    /// Counts a call against its limits with its prompt bound and the output it asks for, or
+    /// refuses it. It is admitted when what remains of every token limit and budget covers its
+    /// prompt bound and at least one output token; its output is capped to what remains
+    /// ([`Charge::output_cap`]), so N calls at once cannot together pass a limit.
+    pub async fn admit_bounded(
+        &self,
+        method: &'static str,
+        subject: &str,
+        limits: &Limits,
+        model: &Arc<ModelSpec>,
+        bound: &CallBound,
+        timeout: Duration,
+    ) -> Result<Charge, LimitRefusal> {
+        let input_chars = bound.input_chars;
+        let est_tokens = bound.prompt_tokens();
+        let p = &model.prices;
+        // Every prompt token at the dearest input price (uncached, cache write or read).
+        let in_pico = p.input.max(p.cache_write).max(p.cache_read);
+        let est_cost_micro =
+            u64::try_from((u128::from(est_tokens) * u128::from(in_pico)).div_ceil(1_000_000))
+                .unwrap_or(u64::MAX);
         let scopes = vec![
             scope_limits(subject_scope(subject), limits),
             scope_limits(TOTAL_SCOPE.to_owned(), &self.limits().total),
         ];
-        // An estimate larger than a limit itself is cut to it: such a call passes when its
-        // period is otherwise unused (and may then overspend by at most its own estimate)
-        // instead of never.
-        let cap = |f: fn(&ScopeLimits) -> [Option<u64>; 2]| {
-            scopes
-                .iter()
-                .flat_map(f)
-                .flatten()
-                .min()
-                .unwrap_or(u64::MAX)
-        };
-        let est_tokens = (est_in + est_out).min(cap(|s| [s.tokens_per_minute, s.tokens_per_day]));
-        let est_cost_micro =
-            est_cost_micro.min(cap(|s| [s.budget_day_micro, s.budget_month_micro]));
         let a = Admission {
             lease: uuid::Uuid::new_v4().to_string(),
             scopes,
             est_tokens,
             est_cost_micro,
+            max_output_tokens: u64::from(bound.max_output_tokens),
+            output_pico_per_token: p.output,
             lease_ttl_ms: u64::try_from(timeout.as_millis())
                 .unwrap_or(u64::MAX / 2)
                 .saturating_add(60_000),

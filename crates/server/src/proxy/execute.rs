@@ -12,11 +12,14 @@ use vibectl_proto::{
 
 use super::{CallError, ProxyState};
 use crate::config::Limits;
-use crate::limits::{Charge, Limiter};
+use crate::limits::{CallBound, Charge, Limiter};
 use crate::telemetry;
 
 const METHOD: &str = "Execute";
 
+/// Response metadata: the output tokens asked of the provider, when a token limit or budget
+/// lowered them below the model's cap.
+pub use vibectl_proto::wire::metadata::OUTPUT_TOKENS_CAP as OUTPUT_CAP_HEADER;
 /// Response metadata: microseconds the server itself added (handler time minus provider time).
 pub use vibectl_proto::wire::metadata::OVERHEAD_US as OVERHEAD_HEADER;
 /// Response metadata: microseconds spent waiting for the provider.
@@ -29,8 +32,11 @@ pub(crate) struct Prepared {
     pub provider: Arc<dyn Provider>,
     pub completion: CompletionRequest,
     pub schema: Option<Arc<CompiledSchema>>,
-    /// Characters of prompt (all fragments).
-    pub input_chars: usize,
+    /// The requested schema's text, compiled by [`Admitted::compile_schema`] once the call is
+    /// admitted (a refused call compiles nothing).
+    pub schema_text: Option<String>,
+    /// What the call can cost at most (bytes of prompt, output asked for).
+    pub bound: CallBound,
 }
 
 /// A prepared call the limiter admitted: it carries its reservation, which settles however
@@ -59,45 +65,91 @@ impl Prepared {
         timeout: Duration,
     ) -> Result<Admitted, Status> {
         let charge = limiter
-            .admit(
-                method,
-                subject,
-                limits,
-                &self.model,
-                self.input_chars,
-                timeout,
-            )
+            .admit_bounded(method, subject, limits, &self.model, &self.bound, timeout)
             .await
             .map_err(|r| super::errors::refusal_status(&r))?;
-        Ok(Admitted {
+        let mut a = Admitted {
             prepared: self,
             charge,
-        })
+        };
+        let want = a.prepared.completion.max_output_tokens;
+        if let Some(cap) = a.charge.output_cap(want) {
+            a.prepared.completion.max_output_tokens = cap;
+        }
+        Ok(a)
     }
 }
 
-/// The request id to echo: the client's, or a fresh UUID.
-pub(crate) fn request_id(req: &mut ExecuteRequest) -> String {
-    if req.request_id.is_empty() {
-        uuid::Uuid::new_v4().to_string()
-    } else {
-        std::mem::take(&mut req.request_id)
+impl Admitted {
+    /// Output tokens asked of the provider when the limits lowered them below the model's cap
+    /// (the caller is told in [`OUTPUT_CAP_HEADER`]).
+    pub(crate) fn lowered_output(&self) -> Option<u32> {
+        let asked = self.prepared.completion.max_output_tokens;
+        (asked < self.prepared.model.max_output_tokens).then_some(asked)
+    }
+
+    /// Compiles the requested schema, if any (on the blocking pool, through the bounded cache).
+    pub(crate) async fn compile_schema(&mut self, state: &ProxyState) -> Result<(), CallError> {
+        let Some(text) = self.prepared.schema_text.take() else {
+            return Ok(());
+        };
+        let (compiled, fresh) = state
+            .schemas
+            .get_counted(&text)
+            .await
+            .map_err(|e| CallError::new(ErrorCode::InvalidRequest, e.to_string()))?;
+        if fresh {
+            telemetry::schema_compiled();
+        }
+        self.prepared.completion.schema = Some(Arc::clone(&compiled.schema));
+        self.prepared.schema = Some(compiled);
+        Ok(())
     }
 }
 
-/// Validates a request and resolves its model and provider.
-pub(crate) fn prepare(
+/// The longest `request_id` accepted, in bytes (it is copied into every stream chunk).
+pub const MAX_REQUEST_ID_BYTES: usize = 128;
+/// The longest `model_name` accepted, in bytes.
+pub const MAX_MODEL_NAME_BYTES: usize = 256;
+/// Fragments (system and user together) accepted when `max_fragments` is not set.
+pub const DEFAULT_MAX_FRAGMENTS: u32 = 256;
+/// Bytes of `response_model_schema` accepted when `max_schema_bytes` is not set.
+pub const DEFAULT_MAX_SCHEMA_BYTES: u32 = 64 * 1024;
+
+fn invalid(msg: String) -> CallError {
+    CallError::new(ErrorCode::InvalidRequest, msg)
+}
+
+/// Refuses a request whose fields exceed their bounds, before anything is counted or compiled.
+fn check_bounds(
     state: &ProxyState,
     limits: &Limits,
-    mut req: ExecuteRequest,
-) -> Result<Prepared, (String, CallError)> {
-    let request_id = request_id(&mut req);
-    let fail = |e: CallError| (request_id.clone(), e);
-    if req.user_fragments.iter().all(|f| f.trim().is_empty()) {
-        return Err(fail(CallError::new(
-            ErrorCode::InvalidRequest,
-            "the request has no user fragment; send at least one non-empty user_fragments entry",
+    req: &ExecuteRequest,
+) -> Result<usize, CallError> {
+    const AT: &str = "server.limits.global";
+    if let Some(name) = req.model_name.as_deref() {
+        if name.len() > MAX_MODEL_NAME_BYTES {
+            return Err(invalid(format!(
+                "model_name is {} bytes, over the fixed limit of {MAX_MODEL_NAME_BYTES}",
+                name.len()
+            )));
+        }
+    }
+    let n = req.system_fragments.len() + req.user_fragments.len();
+    let max_n = limits.max_fragments.unwrap_or(DEFAULT_MAX_FRAGMENTS);
+    if n > max_n as usize {
+        return Err(invalid(format!(
+            "the request has {n} fragments, over this server's limit of {max_n} ({AT}.max_fragments)"
         )));
+    }
+    if let Some(schema) = req.response_model_schema.as_deref() {
+        let max = limits.max_schema_bytes.unwrap_or(DEFAULT_MAX_SCHEMA_BYTES);
+        if schema.len() > max as usize {
+            return Err(invalid(format!(
+                "response_model_schema is {} bytes, over this server's limit of {max} ({AT}.max_schema_bytes)",
+                schema.len()
+            )));
+        }
     }
     let len: usize = req
         .system_fragments
@@ -105,13 +157,54 @@ pub(crate) fn prepare(
         .chain(req.user_fragments.iter())
         .map(|f| f.chars().count())
         .sum();
-    if let Some(max) = limits.max_input_length {
-        if len > max as usize {
-            return Err(fail(CallError::new(
-                ErrorCode::InvalidRequest,
-                format!("input is {len} characters, over this server's max_input_length of {max}"),
-            )));
-        }
+    let max = limits
+        .max_input_length
+        .unwrap_or(state.default_max_input_length);
+    if len > max as usize {
+        return Err(invalid(format!(
+            "input is {len} characters, over this server's max_input_length of {max} ({AT}.max_input_length)"
+        )));
+    }
+    Ok(len)
+}
+
+/// The request id to echo: the client's, or a fresh UUID; a client id over
+/// [`MAX_REQUEST_ID_BYTES`] or with other than printable ASCII is refused (and not echoed).
+pub(crate) fn request_id(req: &mut ExecuteRequest) -> Result<String, (String, CallError)> {
+    let id = std::mem::take(&mut req.request_id);
+    if id.is_empty() {
+        return Ok(uuid::Uuid::new_v4().to_string());
+    }
+    let printable = id.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if id.len() > MAX_REQUEST_ID_BYTES || !printable {
+        return Err((
+            uuid::Uuid::new_v4().to_string(),
+            invalid(format!(
+                "request_id must be at most {MAX_REQUEST_ID_BYTES} printable ASCII bytes (a fixed limit); \
+                 got {} bytes{}",
+                id.len(),
+                if printable { "" } else { " with unprintable ones" }
+            )),
+        ));
+    }
+    Ok(id)
+}
+
+/// Validates a request and resolves its model and provider; its schema is compiled only after
+/// admission ([`Admitted::compile_schema`]).
+pub(crate) fn prepare(
+    state: &ProxyState,
+    limits: &Limits,
+    mut req: ExecuteRequest,
+) -> Result<Prepared, (String, CallError)> {
+    let request_id = request_id(&mut req)?;
+    let fail = |e: CallError| (request_id.clone(), e);
+    let len = check_bounds(state, limits, &req).map_err(&fail)?;
+    if req.user_fragments.iter().all(|f| f.trim().is_empty()) {
+        return Err(fail(CallError::new(
+            ErrorCode::InvalidRequest,
+            "the request has no user fragment; send at least one non-empty user_fragments entry",
+        )));
     }
     let model = state.resolve(req.model_name.as_deref()).map_err(&fail)?;
     let Some(provider) = state.providers.get(&model.provider).cloned() else {
@@ -123,20 +216,26 @@ pub(crate) fn prepare(
             ),
         )));
     };
-    let schema = match req.response_model_schema.as_deref() {
-        Some(text) if !text.trim().is_empty() => Some(
-            state
-                .schemas
-                .get(text)
-                .map_err(|m| fail(CallError::new(ErrorCode::InvalidRequest, m)))?,
-        ),
-        _ => None,
+    let schema_text = req.response_model_schema.filter(|t| !t.trim().is_empty());
+    let fragments = req.system_fragments.len() + req.user_fragments.len();
+    let bytes: usize = req
+        .system_fragments
+        .iter()
+        .chain(req.user_fragments.iter())
+        .map(String::len)
+        .sum::<usize>()
+        + schema_text.as_ref().map_or(0, String::len);
+    let bound = CallBound {
+        prompt_bytes: bytes,
+        pieces: fragments + usize::from(schema_text.is_some()),
+        input_chars: len,
+        max_output_tokens: model.max_output_tokens,
     };
     let completion = CompletionRequest {
         model: model.upstream.clone(),
         system: req.system_fragments,
         user: req.user_fragments,
-        schema: schema.as_ref().map(|s| Arc::clone(&s.schema)),
+        schema: None,
         max_output_tokens: model.max_output_tokens,
     };
     Ok(Prepared {
@@ -144,8 +243,9 @@ pub(crate) fn prepare(
         model,
         provider,
         completion,
-        schema,
-        input_chars: len,
+        schema: None,
+        schema_text,
+        bound,
     })
 }
 
@@ -196,6 +296,12 @@ pub(crate) async fn execute(
     };
     let timeout = ProxyState::timeout_for(&limits);
     let mut p = p.admit(limiter, METHOD, subject, &limits, timeout).await?;
+    if let Err(e) = p.compile_schema(state).await {
+        p.charge.finish_err(e.code.as_str()).await;
+        return Ok(Response::new(error_response(p.prepared.request_id, &e)));
+    }
+    let lowered = p.lowered_output();
+    p.charge.sent();
     let provider_started = Instant::now();
     let result = tokio::time::timeout(timeout, p.provider.complete(&p.completion)).await;
     let provider_time = provider_started.elapsed();
@@ -245,7 +351,16 @@ pub(crate) async fn execute(
     };
     let mut resp = Response::new(body);
     timing_metadata(&mut resp, started.elapsed(), provider_time);
+    if let Some(cap) = lowered {
+        output_cap_metadata(&mut resp, cap);
+    }
     Ok(resp)
+}
+
+/// Tells the caller the limits lowered the output it could get to `cap` tokens.
+pub(crate) fn output_cap_metadata<T>(resp: &mut Response<T>, cap: u32) {
+    resp.metadata_mut()
+        .insert(OUTPUT_CAP_HEADER, MetadataValue::from(cap));
 }
 
 /// Adds provider time and server overhead, in microseconds, to the response metadata.

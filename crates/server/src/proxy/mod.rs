@@ -90,14 +90,18 @@ impl VibectlLlmProxy for LlmProxyService {
         request: Request<ExecuteRequest>,
     ) -> Result<Response<Self::StreamExecuteStream>, Status> {
         let subject = subject_of(&request);
-        let stream = stream::stream_execute(
+        let (stream, lowered) = stream::stream_execute(
             self.state.get(),
             &self.limiter,
             &subject,
             request.into_inner(),
         )
         .await?;
-        Ok(Response::new(stream))
+        let mut resp = Response::new(stream);
+        if let Some(cap) = lowered {
+            execute::output_cap_metadata(&mut resp, cap);
+        }
+        Ok(resp)
     }
 
     async fn get_server_info(

@@ -14,6 +14,9 @@ use crate::config::{provider_settings, ConfigError, Limits, ProviderStatus, Serv
 #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
 pub struct StateError(pub Vec<ConfigError>);
 
+/// Context assumed for the default `max_input_length` when no model in the catalog states one.
+pub const DEFAULT_CONTEXT_TOKENS: u32 = 128_000;
+
 /// The request timeout used when the config sets none.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -30,6 +33,9 @@ pub struct ProxyState {
     pub limits: Limits,
     /// Compiled response schemas.
     pub schemas: SchemaCache,
+    /// `max_input_length` when the config sets none: the largest context in the catalog at
+    /// 4 characters a token.
+    pub default_max_input_length: u32,
     info: GetServerInfoResponse,
 }
 
@@ -127,13 +133,25 @@ impl ProxyState {
                  pick a current one (see `vibectl-server models`)"
             );
         }
-        let info = build_info(&offered, default_model.as_deref(), &limits, server_name);
+        let default_max_input_length = catalog
+            .models()
+            .iter()
+            .filter_map(|m| m.max_context)
+            .max()
+            .unwrap_or(DEFAULT_CONTEXT_TOKENS)
+            .saturating_mul(4);
+        let shown = Limits {
+            max_input_length: limits.max_input_length.or(Some(default_max_input_length)),
+            ..limits
+        };
+        let info = build_info(&offered, default_model.as_deref(), &shown, server_name);
         Ok(ProxyState {
             catalog: offered,
             providers,
             default_model,
             limits,
             schemas: SchemaCache::default(),
+            default_max_input_length,
             info,
         })
     }

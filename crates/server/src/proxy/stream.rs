@@ -74,11 +74,11 @@ impl Ctx {
                 let next = queue.pop_front()?;
                 Some((next, Phase::Tail(queue)))
             }
-            Phase::Open(p) => {
+            Phase::Open(mut p) => {
+                p.charge.sent();
                 let opened = timeout_at(self.deadline, p.provider.stream(&p.completion)).await;
                 match opened {
                     Err(_) => {
-                        let mut p = p;
                         p.charge.finish_err(ErrorCode::Timeout.as_str()).await;
                         Some((
                             error_chunk(&p.request_id, &self.timeout_error()),
@@ -86,7 +86,6 @@ impl Ctx {
                         ))
                     }
                     Ok(Err(e)) => {
-                        let mut p = p;
                         let e = CallError::from(e);
                         p.charge.finish_err(e.code.as_str()).await;
                         Some((error_chunk(&p.request_id, &e), Phase::Done))
@@ -171,13 +170,14 @@ impl Ctx {
     }
 }
 
-/// Handles `StreamExecute`: a refusal by the limits is a gRPC status before any chunk.
+/// Handles `StreamExecute`: a refusal by the limits is a gRPC status before any chunk. Also
+/// gives the output tokens asked of the provider when the limits lowered them.
 pub(crate) async fn stream_execute(
     state: Arc<ProxyState>,
     limiter: &Limiter,
     subject: &str,
     req: ExecuteRequest,
-) -> Result<ChunkStream, Status> {
+) -> Result<(ChunkStream, Option<u32>), Status> {
     let limits = limiter.effective(subject);
     let timeout = ProxyState::timeout_for(&limits);
     let ctx = Arc::new(Ctx {
@@ -185,10 +185,20 @@ pub(crate) async fn stream_execute(
         deadline: Deadline::now() + timeout,
         timeout_secs: timeout.as_secs(),
     });
+    let mut lowered = None;
     let first = match prepare(&state, &limits, req) {
         Ok(p) => {
-            let p = p.admit(limiter, METHOD, subject, &limits, timeout).await?;
-            Phase::Open(Box::new(p))
+            let mut p = p.admit(limiter, METHOD, subject, &limits, timeout).await?;
+            match p.compile_schema(&state).await {
+                Ok(()) => {
+                    lowered = p.lowered_output();
+                    Phase::Open(Box::new(p))
+                }
+                Err(e) => {
+                    p.charge.finish_err(e.code.as_str()).await;
+                    Phase::Tail(VecDeque::from([error_chunk(&p.request_id, &e)]))
+                }
+            }
         }
         Err((id, e)) => {
             telemetry::request(METHOD, "-", subject, "error");
@@ -196,9 +206,10 @@ pub(crate) async fn stream_execute(
             Phase::Tail(VecDeque::from([error_chunk(&id, &e)]))
         }
     };
-    Ok(futures::stream::unfold(first, move |phase| {
+    let stream = futures::stream::unfold(first, move |phase| {
         let ctx = Arc::clone(&ctx);
         async move { ctx.step(phase).await.map(|(c, next)| (Ok(c), next)) }
     })
-    .boxed())
+    .boxed();
+    Ok((stream, lowered))
 }

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use super::time::{self, now_ms};
 use super::{
-    subject_scope, Admission, Decision, Ledger, LimitKind, Refusal, StateStore, StoreError, Tally,
-    Ticket, UsageQuery, UsageRow, TOTAL_SCOPE,
+    output_cost_micro, room, subject_scope, tokens_for_budget, Admission, Decision, Ledger,
+    LimitKind, Refusal, StateStore, StoreError, Tally, Ticket, UsageQuery, UsageRow, TOTAL_SCOPE,
 };
 
 /// Retry hint for a full concurrency limit, which frees on no schedule.
@@ -116,8 +116,6 @@ impl EmbeddedStore {
         let (day, month) = (time::day(now), time::month(now));
         let (to_day, to_month) = (time::ms_to_next_day(now), time::ms_to_next_month(now));
         let to_minute = (minute + 1) * 60_000 - now;
-        let est_t = i64::try_from(a.est_tokens).unwrap_or(i64::MAX);
-        let est_c = i64::try_from(a.est_cost_micro).unwrap_or(i64::MAX);
         let mut refusal: Option<Refusal> = None;
         let mut refuse = |kind: LimitKind, wait: u64, scope: &str| match &mut refusal {
             None => {
@@ -129,14 +127,19 @@ impl EmbeddedStore {
             }
             Some(r) => r.retry_after_ms = r.retry_after_ms.max(wait),
         };
+        // Output granted: the most every token limit and budget still leaves after the prompt.
+        let mut out = a.max_output_tokens;
+        let need = a.max_output_tokens.min(1);
         for s in &a.scopes {
             if let Some(max) = s.rpm {
                 let w = g.windows.entry(s.scope.clone()).or_default();
                 while w.front().is_some_and(|t| *t + a.window_ms <= now) {
                     w.pop_front();
                 }
-                let max = (max as usize).max(1);
-                if w.len() >= max {
+                let max = max as usize;
+                if max == 0 {
+                    refuse(LimitKind::Rpm, a.window_ms, &s.scope);
+                } else if w.len() >= max {
                     let frees = w[w.len() - max] + a.window_ms;
                     refuse(LimitKind::Rpm, frees.saturating_sub(now).max(1), &s.scope);
                 }
@@ -148,36 +151,47 @@ impl EmbeddedStore {
                     refuse(LimitKind::Concurrency, CONCURRENCY_RETRY_MS, &s.scope);
                 }
             }
-            let over = |used: i64, max: u64| {
-                used.saturating_add(est_t) > i64::try_from(max).unwrap_or(i64::MAX)
-            };
-            if s.tokens_per_minute
-                .is_some_and(|m| over(g.get(&key(&s.scope, "tpm", &minute.to_string())), m))
-            {
-                refuse(LimitKind::Tokens, to_minute, &s.scope);
+            let token_limits = [
+                (
+                    s.tokens_per_minute,
+                    key(&s.scope, "tpm", &minute.to_string()),
+                    to_minute,
+                ),
+                (s.tokens_per_day, key(&s.scope, "tpd", &day), to_day),
+            ];
+            for (max, k, wait) in token_limits {
+                let Some(max) = max else { continue };
+                match room(max, g.get(&k), a.est_tokens) {
+                    Some(left) if left >= need => out = out.min(left),
+                    _ => refuse(LimitKind::Tokens, wait, &s.scope),
+                }
             }
-            if s.tokens_per_day
-                .is_some_and(|m| over(g.get(&key(&s.scope, "tpd", &day)), m))
-            {
-                refuse(LimitKind::Tokens, to_day, &s.scope);
-            }
-            let over_c = |used: i64, max: u64| {
-                used.saturating_add(est_c) > i64::try_from(max).unwrap_or(i64::MAX)
-            };
-            if s.budget_day_micro
-                .is_some_and(|m| over_c(g.get(&key(&s.scope, "cd", &day)), m))
-            {
-                refuse(LimitKind::Budget, to_day, &s.scope);
-            }
-            if s.budget_month_micro
-                .is_some_and(|m| over_c(g.get(&key(&s.scope, "cm", &month)), m))
-            {
-                refuse(LimitKind::Budget, to_month, &s.scope);
+            let budgets = [
+                (s.budget_day_micro, key(&s.scope, "cd", &day), to_day),
+                (s.budget_month_micro, key(&s.scope, "cm", &month), to_month),
+            ];
+            for (max, k, wait) in budgets {
+                let Some(max) = max else { continue };
+                let pays = room(max, g.get(&k), a.est_cost_micro).map(|left| {
+                    tokens_for_budget(left, a.output_pico_per_token, a.max_output_tokens)
+                });
+                match pays {
+                    Some(n) if n >= need => out = out.min(n),
+                    _ => refuse(LimitKind::Budget, wait, &s.scope),
+                }
             }
         }
         if let Some(r) = refusal {
             return Ok(Decision::Refused(r));
         }
+        let tokens = a.est_tokens.saturating_add(out);
+        let cost = a
+            .est_cost_micro
+            .saturating_add(output_cost_micro(out, a.output_pico_per_token));
+        let (est_t, est_c) = (
+            i64::try_from(tokens).unwrap_or(i64::MAX),
+            i64::try_from(cost).unwrap_or(i64::MAX),
+        );
         for s in &a.scopes {
             if s.rpm.is_some() {
                 g.windows.entry(s.scope.clone()).or_default().push_back(now);
@@ -198,8 +212,9 @@ impl EmbeddedStore {
             scopes: a.scopes.iter().map(|s| s.scope.clone()).collect(),
             minute,
             day,
-            est_tokens: a.est_tokens,
-            est_cost_micro: a.est_cost_micro,
+            est_tokens: tokens,
+            est_cost_micro: cost,
+            output_tokens: out,
         }))
     }
 

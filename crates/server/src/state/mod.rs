@@ -101,10 +101,16 @@ pub struct Admission {
     pub lease: String,
     /// Every scope the call counts against (all must allow it).
     pub scopes: Vec<ScopeLimits>,
-    /// Estimated tokens (input chars / 4 + the output cap).
+    /// Upper bound of the prompt's tokens (its bytes: a BPE token is at least one byte); what
+    /// remains of every token limit must cover it.
     pub est_tokens: u64,
-    /// Estimated cost in micro-USD.
+    /// Upper bound of the prompt's cost in micro-USD; what remains of every budget must cover it.
     pub est_cost_micro: u64,
+    /// Output tokens the call would like (the model's cap). The store grants what remains after
+    /// the prompt, up to this, and at least one token, or refuses the call.
+    pub max_output_tokens: u64,
+    /// Price of one output token in pico-USD (the model's micro-USD per million tokens).
+    pub output_pico_per_token: u64,
     /// How long a concurrency lease lives if never released (a crashed replica).
     pub lease_ttl_ms: u64,
     /// Length of the sliding request window (60 000 for requests per minute).
@@ -133,10 +139,38 @@ pub struct Ticket {
     pub minute: u64,
     /// UTC day (`YYYY-MM-DD`) the estimate went to.
     pub day: String,
-    /// Estimated tokens reserved.
+    /// Tokens reserved (the prompt bound plus the output granted).
     pub est_tokens: u64,
-    /// Estimated micro-USD reserved.
+    /// Micro-USD reserved (the prompt bound plus the output granted).
     pub est_cost_micro: u64,
+    /// Output tokens granted: the call must ask its provider for no more than this.
+    pub output_tokens: u64,
+}
+
+/// What a scope leaves a call, after its prompt bound: `None` refuses it. `max` is the limit,
+/// `used` what is already counted, `est` the prompt bound; a limit of 0 allows nothing.
+pub(crate) fn room(max: u64, used: i64, est: u64) -> Option<u64> {
+    if max == 0 {
+        return None;
+    }
+    let left = i128::from(max) - i128::from(used) - i128::from(est);
+    u64::try_from(left).ok()
+}
+
+/// Output tokens that `room_micro` of budget pays for at `pico_per_token` (all of `want` when
+/// output is free).
+pub(crate) fn tokens_for_budget(room_micro: u64, pico_per_token: u64, want: u64) -> u64 {
+    if pico_per_token == 0 {
+        return want;
+    }
+    let n = u128::from(room_micro) * 1_000_000 / u128::from(pico_per_token);
+    u64::try_from(n).unwrap_or(u64::MAX).min(want)
+}
+
+/// Micro-USD of `tokens` output tokens at `pico_per_token`, rounded up.
+pub(crate) fn output_cost_micro(tokens: u64, pico_per_token: u64) -> u64 {
+    let pico = u128::from(tokens) * u128::from(pico_per_token);
+    u64::try_from(pico.div_ceil(1_000_000)).unwrap_or(u64::MAX)
 }
 
 /// What the store answers to an [`Admission`].

@@ -18,7 +18,7 @@ use super::{
 
 /// Version of the key layout; part of every key.
 pub const KEY_SCHEMA: &str = "v1";
-const ADMIT_LUA: &str = include_str!("lua/admit_v1.lua");
+const ADMIT_LUA: &str = include_str!("lua/admit_v2.lua");
 const SETTLE_LUA: &str = include_str!("lua/settle_v1.lua");
 
 /// What to do with calls while Redis cannot be reached.
@@ -134,7 +134,9 @@ impl StateStore for RedisStore {
     async fn admit(&self, a: &Admission) -> Result<Decision, StoreError> {
         let now = now_ms();
         let day = time::day(now);
-        let opt = |v: Option<u64>| v.unwrap_or(0);
+        // -1 is unlimited; 0 allows nothing (as in the embedded store).
+        let opt = |v: Option<u64>| v.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        let opt32 = |v: Option<u32>| v.map_or(-1, i64::from);
         let mut inv = self.admit.prepare_invoke();
         inv.arg(&self.prefix)
             .arg(&a.lease)
@@ -146,11 +148,13 @@ impl StateStore for RedisStore {
             .arg(time::month(now))
             .arg(time::ms_to_next_day(now))
             .arg(time::ms_to_next_month(now))
+            .arg(a.max_output_tokens)
+            .arg(a.output_pico_per_token)
             .arg(a.scopes.len());
         for s in &a.scopes {
             inv.arg(&s.scope)
-                .arg(s.rpm.unwrap_or(0))
-                .arg(s.concurrency.unwrap_or(0))
+                .arg(opt32(s.rpm))
+                .arg(opt32(s.concurrency))
                 .arg(opt(s.tokens_per_minute))
                 .arg(opt(s.tokens_per_day))
                 .arg(opt(s.budget_day_micro))
@@ -164,8 +168,9 @@ impl StateStore for RedisStore {
                 scopes: a.scopes.iter().map(|s| s.scope.clone()).collect(),
                 minute: out.get(1).map_or(0, as_u64),
                 day,
-                est_tokens: a.est_tokens,
-                est_cost_micro: a.est_cost_micro,
+                output_tokens: out.get(2).map_or(0, as_u64),
+                est_tokens: out.get(3).map_or(a.est_tokens, as_u64),
+                est_cost_micro: out.get(4).map_or(a.est_cost_micro, as_u64),
             })),
             Some(0) => {
                 let kind = out.get(1).map(as_string).unwrap_or_default();

@@ -112,7 +112,8 @@ async fn usage_report_matches_mock_tokens_and_prices_and_survives_restart() {
     let mut c = client(&server).await;
     let u1 = MockUsage {
         input_tokens: 1234,
-        output_tokens: 567,
+        // Within the model's 100-token cap (the mock, like a provider, bills no more).
+        output_tokens: 67,
         cache_read_tokens: 89,
         cache_write_tokens: 0,
     };
@@ -139,7 +140,7 @@ async fn usage_report_matches_mock_tokens_and_prices_and_survives_restart() {
     assert_eq!(error(&resp).error_code, "PROVIDER_AUTH_FAILED");
 
     // Exact costs from the price table (micro-USD per million tokens × tokens = pico-USD).
-    let pico1: u64 = 3 * (1234 * 3_000_000 + 567 * 15_000_000 + 89 * 300_000);
+    let pico1: u64 = 3 * (1234 * 3_000_000 + 67 * 15_000_000 + 89 * 300_000);
     let pico2: u64 = 2 * (2000 * 800_000 + 150 * 4_000_000 + 300 * 80_000 + 40 * 1_000_000);
     let by_model = usage_until(&server, &["--by", "model"], |v| {
         v.as_array().is_some_and(|a| {
@@ -156,7 +157,7 @@ async fn usage_report_matches_mock_tokens_and_prices_and_survives_restart() {
     assert_eq!(m["requests"], 4);
     assert_eq!(m["errors"], 1);
     assert_eq!(m["input_tokens"], 3 * 1234);
-    assert_eq!(m["output_tokens"], 3 * 567);
+    assert_eq!(m["output_tokens"], 3 * 67);
     assert_eq!(m["cache_read_tokens"], 3 * 89);
     assert_eq!(m["cost_pico_usd"], pico1);
     assert_eq!(m["cost_micro_usd"], (pico1 + 500_000) / 1_000_000);
@@ -260,10 +261,11 @@ async fn daily_budget_refuses_with_limit_type_budget() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_call_estimated_above_the_whole_budget_still_runs_once_per_period() {
+async fn a_call_whose_output_cap_costs_more_than_the_budget_still_runs_capped() {
     let mock = MockProvider::start().await.unwrap();
-    // The estimate (1512 micro-USD) is above the whole daily budget (1000): it is cut to the
-    // budget, so the first call of the day runs (actual 1503), and the next is refused.
+    // The model's whole output (1500 micro-USD) costs more than the daily budget (1000): the
+    // first call runs with its output capped to what remains after its prompt bound (44 tokens,
+    // actual 663), and the next is refused (what remains no longer covers a prompt bound).
     let limits = "  limits:\n    global: {budget_usd_per_day: 0.001}\n";
     let server = spawn(&config(&mock, limits, ""), &[]);
     let mut c = client(&server).await;

@@ -12,7 +12,7 @@ use vibectl_proto::GetServerInfoRequest;
 use vibectl_testkit::{MockProvider, MockReply, ServerProcess};
 
 /// GET `/metrics` over plain HTTP/1.0.
-async fn scrape(port: u16) -> String {
+pub(crate) async fn scrape(port: u16) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
@@ -30,7 +30,7 @@ async fn scrape(port: u16) -> String {
 }
 
 /// Sum of the samples of `name` whose labels contain `filter`.
-fn sum(text: &str, name: &str, filter: &str) -> f64 {
+pub(crate) fn sum(text: &str, name: &str, filter: &str) -> f64 {
     text.lines()
         .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
         .filter(|l| l.contains(filter))

@@ -53,6 +53,8 @@ fn admission(scopes: Vec<ScopeLimits>, est_tokens: u64, est_cost_micro: u64) -> 
         scopes,
         est_tokens,
         est_cost_micro,
+        max_output_tokens: 0,
+        output_pico_per_token: 0,
         lease_ttl_ms: 60_000,
         window_ms: 3_000,
     }
@@ -295,6 +297,144 @@ async fn ledger_sums_and_filters(b: Backend) {
     assert!(future.is_empty());
 }
 
+/// A limit or budget of 0 allows nothing, even a call that would count nothing (never "unlimited").
+async fn zero_limits_allow_nothing(b: Backend) {
+    let s = &*b.store;
+    let zeros = [
+        (
+            LimitKind::Rpm,
+            ScopeLimits {
+                rpm: Some(0),
+                ..scope("s:zed")
+            },
+        ),
+        (
+            LimitKind::Concurrency,
+            ScopeLimits {
+                concurrency: Some(0),
+                ..scope("s:zed")
+            },
+        ),
+        (
+            LimitKind::Tokens,
+            ScopeLimits {
+                tokens_per_minute: Some(0),
+                ..scope("s:zed")
+            },
+        ),
+        (
+            LimitKind::Tokens,
+            ScopeLimits {
+                tokens_per_day: Some(0),
+                ..scope("s:zed")
+            },
+        ),
+        (
+            LimitKind::Budget,
+            ScopeLimits {
+                budget_day_micro: Some(0),
+                ..scope("s:zed")
+            },
+        ),
+        (
+            LimitKind::Budget,
+            ScopeLimits {
+                budget_month_micro: Some(0),
+                ..scope("s:zed")
+            },
+        ),
+    ];
+    for (kind, lim) in zeros {
+        for (t, c) in [(0, 0), (5, 5)] {
+            let got = admit(s, &admission(vec![lim.clone()], t, c)).await;
+            assert_eq!(
+                got.map_err(|e| e.0),
+                Err(kind),
+                "{lim:?} with estimate {t}/{c}"
+            );
+        }
+    }
+    // Unset limits stay unlimited.
+    admit(s, &admission(vec![scope("s:zed")], 1 << 40, 1 << 40))
+        .await
+        .unwrap();
+}
+
+fn with_output(mut a: Admission, max_out: u64, pico_per_token: u64) -> Admission {
+    a.max_output_tokens = max_out;
+    a.output_pico_per_token = pico_per_token;
+    a
+}
+
+/// A call is admitted when what remains covers its prompt bound; its output is capped to what
+/// remains, so a small budget is used up call by call instead of locking after the first.
+async fn output_is_capped_to_what_remains(b: Backend) {
+    let s = &*b.store;
+    // 1 micro-USD per output token; 1000 micro-USD a day; the prompt bound costs 100.
+    let budget = ScopeLimits {
+        budget_day_micro: Some(1_000),
+        ..scope("s:olga")
+    };
+    let mk = || with_output(admission(vec![budget.clone()], 0, 100), 600, 1_000_000);
+    let t1 = admit(s, &mk()).await.unwrap();
+    assert_eq!((t1.output_tokens, t1.est_cost_micro), (600, 700));
+    let t2 = admit(s, &mk()).await.unwrap();
+    assert_eq!((t2.output_tokens, t2.est_cost_micro), (200, 300));
+    let (kind, _) = admit(s, &mk()).await.unwrap_err();
+    assert_eq!(kind, LimitKind::Budget);
+    // Settled at what it really cost (150 micro-USD): the difference is free again.
+    s.settle(&t1, "olga", "m", &tally(10, 10, 150_000_000))
+        .await
+        .unwrap();
+    let t3 = admit(s, &mk()).await.unwrap();
+    assert_eq!(t3.output_tokens, 450, "1000 - 150 - 300 - 100 left");
+    // Prompt covered but not one output token: refused.
+    let (kind, _) = admit(s, &mk()).await.unwrap_err();
+    assert_eq!(kind, LimitKind::Budget);
+
+    // Tokens the same way: 1000 a day, prompt bound 100, up to 600 out.
+    let tokens = ScopeLimits {
+        tokens_per_day: Some(1_000),
+        ..scope("s:pete")
+    };
+    let mk = || with_output(admission(vec![tokens.clone()], 100, 0), 600, 0);
+    assert_eq!(admit(s, &mk()).await.unwrap().output_tokens, 600);
+    let t = admit(s, &mk()).await.unwrap();
+    assert_eq!((t.output_tokens, t.est_tokens), (200, 300));
+    assert_eq!(admit(s, &mk()).await.unwrap_err().0, LimitKind::Tokens);
+    // Free output is bounded by the tokens only; no limit at all grants the whole cap.
+    let free = with_output(admission(vec![scope("s:quin")], 10, 10), 600, 0);
+    assert_eq!(admit(s, &free).await.unwrap().output_tokens, 600);
+}
+
+/// Many calls at once: what they reserve together never passes the budget.
+async fn concurrent_grants_never_pass_a_budget(b: Backend) {
+    let budget = ScopeLimits {
+        budget_day_micro: Some(10_000),
+        ..scope("s:rita")
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let s = Arc::clone(&b.store);
+        let a = with_output(admission(vec![budget.clone()], 50, 250), 1_000, 2_500_000);
+        tasks.push(tokio::spawn(async move { admit(&*s, &a).await }));
+    }
+    let mut reserved = 0;
+    let mut admitted = 0;
+    for t in tasks {
+        if let Ok(ticket) = t.await.unwrap() {
+            reserved += ticket.est_cost_micro;
+            admitted += 1;
+            assert!(ticket.output_tokens >= 1);
+        }
+    }
+    assert!(reserved <= 10_000, "reserved {reserved} of 10000");
+    assert!(
+        admitted >= 4,
+        "the budget is used, not locked: {admitted} admitted"
+    );
+}
+
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod embedded_store {
@@ -324,6 +464,9 @@ conformance!(
     a_refusal_counts_nothing,
     concurrent_admits_are_exact,
     ledger_sums_and_filters,
+    zero_limits_allow_nothing,
+    output_is_capped_to_what_remains,
+    concurrent_grants_never_pass_a_budget,
 );
 
 #[tokio::test]

@@ -7,7 +7,8 @@ use std::time::Duration;
 /// `input_tokens` is the *uncached* input. The OpenAI rendering reports
 /// `prompt_tokens = input_tokens + cache_read_tokens` and
 /// `cached_tokens = cache_read_tokens` (cache writes are not reported by OpenAI); the
-/// Anthropic rendering reports all four numbers as they are.
+/// Anthropic rendering reports all four numbers as they are. Output is reported as at most the
+/// request's `max_tokens` (`max_completion_tokens`), as a provider bills it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MockUsage {
     /// Uncached input (prompt) tokens.

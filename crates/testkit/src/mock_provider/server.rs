@@ -105,6 +105,10 @@ struct ReqInfo {
     #[serde(default)]
     model: Option<String>,
     #[serde(default)]
+    max_tokens: Option<u32>,
+    #[serde(default)]
+    max_completion_tokens: Option<u32>,
+    #[serde(default)]
     stream: Option<bool>,
     #[serde(default)]
     stream_options: Option<StreamOptions>,
@@ -246,7 +250,13 @@ async fn handle(
             return Ok(format.error(&ErrorKind::BadRequest(msg)));
         }
     };
-    let reply = shared.next_reply();
+    let mut reply = shared.next_reply();
+    // Like a real provider, never bill more output than the request allowed.
+    if let Some(cap) = info.max_tokens.or(info.max_completion_tokens) {
+        if reply.usage.output_tokens > cap {
+            Arc::make_mut(&mut reply).usage.output_tokens = cap;
+        }
+    }
     let mut guard = PendingGuard {
         shared: &shared,
         path: format.path(),
