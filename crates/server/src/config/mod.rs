@@ -1,4 +1,5 @@
 //! Server configuration: the YAML file (reference-compatible keys), where it lives, and validation.
+mod http;
 mod limits;
 mod paths;
 mod providers;
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use vibectl_llm::catalog::ModelEntry;
 use vibectl_llm::{Secret, WireFormat};
 
+pub use http::HttpSection;
 pub use limits::{MetricsSection, StateBackend, StateSection, Usd};
 pub use paths::{config_path, state_dir, ConfigSource};
 pub use providers::{provider_settings, ProviderStatus};
@@ -36,6 +38,8 @@ pub struct ServerConfig {
     pub state: StateSection,
     /// The Prometheus endpoint.
     pub metrics: MetricsSection,
+    /// The OpenAI- and Anthropic-compatible HTTP APIs.
+    pub http: HttpSection,
     /// The reference's ACME section; accepted so existing files load, not used by this server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acme: Option<serde_yaml_ng::Value>,

@@ -73,7 +73,7 @@ const LOG_LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 impl ServerConfig {
     /// Checks values that types alone cannot; returns every problem found.
     pub fn validate(&self) -> Vec<ConfigError> {
-        let mut errs = Vec::new();
+        let mut errs = self.http.validate();
         let s = &self.server;
         if s.host.trim().is_empty() {
             errs.push(ConfigError::new(

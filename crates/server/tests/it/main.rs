@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod http_common;
 mod limits_common;
 mod secure;
 
@@ -18,6 +19,8 @@ mod e2e_limits_redis;
 mod e2e_metrics_reload;
 mod e2e_replicas_auth;
 mod e2e_stream;
+mod http_api;
+mod http_errors;
 mod in_process;
 mod interop;
 mod jwt_interop;
