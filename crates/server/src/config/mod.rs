@@ -1,4 +1,5 @@
 //! Server configuration: the YAML file (reference-compatible keys), where it lives, and validation.
+mod access;
 mod http;
 mod limits;
 mod paths;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use vibectl_llm::catalog::ModelEntry;
 use vibectl_llm::{Secret, WireFormat};
 
+pub use access::{glob, is_glob, ModelAccess};
 pub use http::HttpSection;
 pub use limits::{MetricsSection, StateBackend, StateSection, Usd};
 pub use paths::{config_path, state_dir, ConfigSource};
@@ -110,6 +112,8 @@ pub struct LimitsSection {
     pub per_token: BTreeMap<String, Limits>,
     /// Limits on all callers together (server-wide totals).
     pub total: Limits,
+    /// Which models each subject may use.
+    pub models: ModelAccess,
 }
 
 /// One set of limits; unset means unlimited.

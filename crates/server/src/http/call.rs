@@ -124,6 +124,13 @@ async fn run(st: &HttpApi, api: Api, req: Request) -> Result<Response, ApiError>
     let (subject, headers, mut body) = accept(st, req).await?;
     let state = st.cell.get();
     let model = resolve(&state, &body)?;
+    if !st.limiter.allows(&subject, &model) {
+        crate::telemetry::request(api.method(), &model.id, &subject, "refused");
+        return Err(ApiError::new(
+            Kind::Permission,
+            crate::proxy::not_allowed(&subject, &model.id),
+        ));
+    }
     let Some(raw) = state.providers.raw(&model.provider).cloned() else {
         return Err(ApiError::new(
             Kind::Upstream,

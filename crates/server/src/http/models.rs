@@ -27,20 +27,24 @@ fn object(api: Api, name: &str, m: &ModelSpec) -> Value {
     }
 }
 
-fn check(st: &HttpApi, req: &Request) -> Result<(), ApiError> {
+/// The caller's subject name.
+fn check(st: &HttpApi, req: &Request) -> Result<String, ApiError> {
     let peer = crate::auth::peer_of(req.extensions());
-    auth::subject(st.auth.as_deref(), req.headers(), peer, req.uri().path()).map(|_| ())
+    auth::subject(st.auth.as_deref(), req.headers(), peer, req.uri().path())
+        .map(|s| s.name().to_owned())
 }
 
 /// Handles `GET /v1/models`.
 pub(super) async fn list(State(st): State<Arc<HttpApi>>, req: Request) -> Response {
     let api = api_of(req.headers());
-    if let Err(e) = check(&st, &req) {
-        return e.response(api);
-    }
+    let subject = match check(&st, &req) {
+        Ok(s) => s,
+        Err(e) => return e.response(api),
+    };
     let state = st.cell.get();
     let data: Vec<Value> = entries(state.catalog.models())
         .into_iter()
+        .filter(|(_, m)| st.limiter.allows(&subject, m))
         .map(|(n, m)| object(api, n, m))
         .collect();
     let body = match api {
@@ -62,11 +66,16 @@ pub(super) async fn one(
     req: Request,
 ) -> Response {
     let api = api_of(req.headers());
-    if let Err(e) = check(&st, &req) {
-        return e.response(api);
-    }
+    let subject = match check(&st, &req) {
+        Ok(s) => s,
+        Err(e) => return e.response(api),
+    };
     let state = st.cell.get();
     match state.resolve(Some(&id)) {
+        Ok(m) if !st.limiter.allows(&subject, &m) => {
+            ApiError::new(Kind::Permission, crate::proxy::not_allowed(&subject, &m.id))
+                .response(api)
+        }
         Ok(m) => axum::Json(object(api, &id, &m)).into_response(),
         Err(e) => ApiError::new(Kind::NotFound, e.message).response(api),
     }

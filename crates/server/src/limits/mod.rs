@@ -104,6 +104,11 @@ impl Limiter {
         }
     }
 
+    /// Whether `subject` may use `model` (`server.limits.models`, reloaded with the limits).
+    pub fn allows(&self, subject: &str, model: &ModelSpec) -> bool {
+        self.limits().models.allows(subject, model)
+    }
+
     /// Counts a call of `subject` to `model` with `input_chars` of prompt, or refuses it.
     pub async fn admit(
         &self,

@@ -194,6 +194,10 @@ pub(crate) async fn execute(
             return Ok(Response::new(error_response(id, &e)));
         }
     };
+    if !limiter.allows(subject, &p.model) {
+        telemetry::request(METHOD, &p.model.id, subject, "refused");
+        return Err(Status::permission_denied(not_allowed(subject, &p.model.id)));
+    }
     let timeout = ProxyState::timeout_for(&limits);
     let mut p = p.admit(limiter, METHOD, subject, &limits, timeout).await?;
     let provider_started = Instant::now();
@@ -246,6 +250,14 @@ pub(crate) async fn execute(
     let mut resp = Response::new(body);
     timing_metadata(&mut resp, started.elapsed(), provider_time);
     Ok(resp)
+}
+
+/// The refusal of a model the subject may not use (`server.limits.models`).
+pub fn not_allowed(subject: &str, model: &str) -> String {
+    format!(
+        "`{subject}` may not use model `{model}`: it is not in this subject's \
+         server.limits.models list; ask the operator to allow it"
+    )
 }
 
 /// Adds provider time and server overhead, in microseconds, to the response metadata.

@@ -186,6 +186,13 @@ pub(crate) async fn stream_execute(
         timeout_secs: timeout.as_secs(),
     });
     let first = match prepare(&state, &limits, req) {
+        Ok(p) if !limiter.allows(subject, &p.model) => {
+            telemetry::request(METHOD, &p.model.id, subject, "refused");
+            return Err(Status::permission_denied(super::execute::not_allowed(
+                subject,
+                &p.model.id,
+            )));
+        }
         Ok(p) => {
             let p = p.admit(limiter, METHOD, subject, &limits, timeout).await?;
             Phase::Open(Box::new(p))

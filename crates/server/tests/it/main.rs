@@ -19,6 +19,7 @@ mod e2e_limits_redis;
 mod e2e_metrics_reload;
 mod e2e_replicas_auth;
 mod e2e_stream;
+mod http_access;
 mod http_api;
 mod http_errors;
 mod in_process;
