@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs beyond the Rust toolchain, only when it is missing:
-# grpcio + grpcio-tools + PyJWT (interop with the Python reference), kubectl (client tests),
+# grpcio + grpcio-tools + PyJWT (interop with the Python reference), the official openai and
+# anthropic SDKs (the HTTP API tests' clients), kubectl (client tests),
 # redis-server (the shared-state store's tests start real ones), script (pseudo-terminal tests),
 # pebble (the ACME tests run a real ACME CA), systemd-analyze (the deploy/ unit is verified),
 # and the reference server vibectl==0.11.6 in target/interop/refvenv (the CLI parity test reads
@@ -25,6 +26,12 @@ if ! python3 -c 'import grpc, grpc_tools, jwt' >/dev/null 2>&1; then
   echo "test-deps: installing grpcio, grpcio-tools, pyjwt with pip"
   python3 -m pip install -q --disable-pip-version-check grpcio grpcio-tools pyjwt \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages grpcio grpcio-tools pyjwt
+fi
+
+if ! python3 -c 'import openai, anthropic' >/dev/null 2>&1; then
+  echo "test-deps: installing openai, anthropic with pip"
+  python3 -m pip install -q --disable-pip-version-check openai anthropic \
+    || python3 -m pip install -q --disable-pip-version-check --break-system-packages openai anthropic
 fi
 
 root="$(cd "$(dirname "$0")/.." && pwd)"

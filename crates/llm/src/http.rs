@@ -338,9 +338,19 @@ impl Endpoint {
     /// POSTs `body`, retrying transient failures, until a success status arrives; returns the
     /// response and the retries used.
     pub async fn post(&self, body: Bytes) -> Result<(Response, u32), ProviderError> {
+        self.post_with(body, &HeaderMap::new()).await
+    }
+
+    /// [`Endpoint::post`] with `extra` headers on top of the fixed ones (an extra header of
+    /// the same name replaces the fixed one).
+    pub async fn post_with(
+        &self,
+        body: Bytes,
+        extra: &HeaderMap,
+    ) -> Result<(Response, u32), ProviderError> {
         let mut attempt = 0;
         loop {
-            match self.post_once(body.clone()).await {
+            match self.post_once(body.clone(), extra).await {
                 Ok(resp) => return Ok((resp, attempt)),
                 Err(err) => match self.retry.delay(attempt, &err) {
                     Some(wait) => {
@@ -368,12 +378,16 @@ impl Endpoint {
         }
     }
 
-    async fn post_once(&self, body: Bytes) -> Result<Response, ProviderError> {
+    async fn post_once(&self, body: Bytes, extra: &HeaderMap) -> Result<Response, ProviderError> {
+        let mut headers = self.headers.clone();
+        for (name, value) in extra {
+            headers.insert(name, value.clone());
+        }
         let resp = self
             .client
             .client
             .post(self.url.clone())
-            .headers(self.headers.clone())
+            .headers(headers)
             .body(body)
             .send()
             .await

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod error;
 pub mod http;
 pub mod openai;
+pub mod passthrough;
 pub mod provider;
 pub mod registry;
 pub mod schema;

@@ -111,6 +111,11 @@ struct UsageJson {
     prompt_tokens_details: Option<CachedDetails>,
 }
 
+/// The usage of an answer or stream event in this format (its `usage` object), if it has one.
+pub(crate) fn usage_of(usage: &Value) -> Option<Usage> {
+    UsageJson::deserialize(usage).ok().map(|u| Usage::from(&u))
+}
+
 impl From<&UsageJson> for Usage {
     fn from(u: &UsageJson) -> Self {
         let n = |x: Option<u64>| x.map(|x| x.min(u64::from(u32::MAX)) as u32);

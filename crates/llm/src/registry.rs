@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::anthropic::AnthropicProvider;
 use crate::http::{http_client, HttpClient, RetryPolicy};
 use crate::openai::OpenAiProvider;
+use crate::passthrough::RawEndpoint;
 use crate::{Provider, ProviderError, Secret};
 
 /// Which HTTP API a provider speaks.
@@ -113,6 +114,8 @@ impl ProviderSettings {
 #[derive(Clone, Debug, Default)]
 pub struct ProviderRegistry {
     providers: BTreeMap<String, Arc<dyn Provider>>,
+    /// The same providers' endpoints for raw pass-through bodies (the HTTP APIs).
+    raw: BTreeMap<String, Arc<RawEndpoint>>,
 }
 
 impl ProviderRegistry {
@@ -123,7 +126,22 @@ impl ProviderRegistry {
             .iter()
             .map(|s| Ok((s.name.clone(), s.build(client.clone())?)))
             .collect::<Result<_, ProviderError>>()?;
-        Ok(ProviderRegistry { providers })
+        let raw = settings
+            .iter()
+            .map(|s| {
+                Ok((
+                    s.name.clone(),
+                    Arc::new(RawEndpoint::new(s, client.clone())?),
+                ))
+            })
+            .collect::<Result<_, ProviderError>>()?;
+        Ok(ProviderRegistry { providers, raw })
+    }
+
+    /// The raw pass-through endpoint of provider `name` (absent for providers added by
+    /// [`ProviderRegistry::insert`]).
+    pub fn raw(&self, name: &str) -> Option<&Arc<RawEndpoint>> {
+        self.raw.get(name)
     }
 
     /// Adds or replaces a provider (tests use this to plug in their own).

@@ -126,8 +126,7 @@ impl App {
             None
         };
         let tls = if acme.is_none() && cfg.tls.is_on() {
-            let (files, note) =
-                tls::resolve_files(&cfg.tls, &state_dir)?;
+            let (files, note) = tls::resolve_files(&cfg.tls, &state_dir)?;
             if let Some(n) = note {
                 tracing::info!("{n}");
             }
@@ -208,12 +207,24 @@ impl App {
         ))
         .max_decoding_message_size(16 * 1024 * 1024);
         let audit = self.authenticator.as_ref().map(|a| a.audit().clone());
+        let http_api = self.cfg.http.enabled.then(|| {
+            crate::http::HttpApi::new(
+                Arc::clone(&self.cell),
+                Arc::clone(&self.limiter),
+                self.authenticator.clone(),
+                self.cfg.http.max_body_bytes,
+            )
+        });
+        let split =
+            crate::http::SplitLayer::new(http_api.clone().map(crate::http::router), hsts.clone());
         let router = Server::builder()
+            .accept_http1(http_api.is_some())
             .tcp_nodelay(true)
             .http2_keepalive_interval(Some(Duration::from_secs(30)))
             .http2_keepalive_timeout(Some(Duration::from_secs(20)))
             .initial_connection_window_size(Some(4 * 1024 * 1024))
             .initial_stream_window_size(Some(1024 * 1024))
+            .layer(split)
             .layer(AuthLayer::new(self.authenticator.clone(), hsts))
             .add_service(health_service)
             .add_service(reflection)
@@ -253,6 +264,9 @@ impl App {
         health
             .set_not_serving::<VibectlLlmProxyServer<LlmProxyService>>()
             .await;
+        if let Some(h) = &http_api {
+            h.set_draining();
+        }
         let _ = stop_tx.send(());
         let grace = Duration::from_secs(self.cfg.server.shutdown_grace_seconds);
         let drained = tokio::time::timeout(grace, server).await;

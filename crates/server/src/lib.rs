@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod http;
 pub mod limits;
 pub mod logging;
 pub mod proxy;

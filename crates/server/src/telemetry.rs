@@ -29,10 +29,21 @@ fn subject_label(subject: &str) -> String {
     }
 }
 
+/// The API a call came through, from its method name: `grpc`, `openai` or `anthropic`.
+pub fn api_of(method: &str) -> &'static str {
+    if method.starts_with("openai.") {
+        "openai"
+    } else if method.starts_with("anthropic.") {
+        "anthropic"
+    } else {
+        "grpc"
+    }
+}
+
 /// One finished (or refused) call.
 pub fn request(method: &'static str, model: &str, subject: &str, status: &'static str) {
-    counter!("vibectl_requests_total", "method" => method, "model" => model.to_owned(),
-        "subject" => subject_label(subject), "status" => status)
+    counter!("vibectl_requests_total", "api" => api_of(method), "method" => method,
+        "model" => model.to_owned(), "subject" => subject_label(subject), "status" => status)
     .increment(1);
 }
 
@@ -63,7 +74,8 @@ pub fn in_flight(delta: f64) {
 
 /// Whole-call latency.
 pub fn latency(method: &'static str, d: Duration) {
-    histogram!("vibectl_request_duration_seconds", "method" => method).record(d.as_secs_f64());
+    histogram!("vibectl_request_duration_seconds", "api" => api_of(method), "method" => method)
+        .record(d.as_secs_f64());
 }
 
 /// Time waiting for the provider, and what the server added on top (unary calls).

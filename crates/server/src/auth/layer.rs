@@ -49,7 +49,11 @@ pub struct AuthService<S> {
 }
 
 fn peer<B>(req: &Request<B>) -> Option<SocketAddr> {
-    let ext = req.extensions();
+    peer_of(req.extensions())
+}
+
+/// The caller's address, from the connection info the transport put in the extensions.
+pub(crate) fn peer_of(ext: &http::Extensions) -> Option<SocketAddr> {
     ext.get::<TcpConnectInfo>()
         .and_then(TcpConnectInfo::remote_addr)
         .or_else(|| {

@@ -22,6 +22,7 @@ pub use keys::{
     generate_keypair, is_symmetric, load_keyset, parse_algorithm, public_from_private, KeySet,
     Signer, VerificationKey,
 };
+pub(crate) use layer::peer_of;
 pub use layer::{AuthLayer, AuthService};
 pub use secret::{
     lookup_secret, read_secret_file, short_secret, Secret, SecretSource, GENERATED_SECRET_FILE,

@@ -176,7 +176,9 @@ mod tests {
             secret_key: Some(Secret::new("a")),
             ..JwtSection::default()
         };
-        let e = lookup_secret(&jwt, dir.path(), &none).unwrap_err().to_string();
+        let e = lookup_secret(&jwt, dir.path(), &none)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("jwt.secret_key") && e.contains("1 bytes"), "{e}");
         assert!(
             e.contains("at least 32") && e.contains("openssl rand"),
@@ -184,7 +186,9 @@ mod tests {
         );
         assert!(!e.contains(" a "), "the secret itself is not shown: {e}");
         let env = |k: &str| (k == "VIBECTL_JWT_SECRET").then(|| "x".repeat(31));
-        let e = lookup_secret(&JwtSection::default(), dir.path(), &env).unwrap_err().to_string();
+        let e = lookup_secret(&JwtSection::default(), dir.path(), &env)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("VIBECTL_JWT_SECRET") && e.contains("31 bytes"),
             "{e}"
@@ -197,7 +201,9 @@ mod tests {
             secret_key_file: Some(file),
             ..JwtSection::default()
         };
-        let e = lookup_secret(&jwt, dir.path(), &none).unwrap_err().to_string();
+        let e = lookup_secret(&jwt, dir.path(), &none)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("jwt.secret_key_file") && e.contains("5 bytes"),
             "{e}"

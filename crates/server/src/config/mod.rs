@@ -1,6 +1,8 @@
 //! Server configuration: the YAML file (reference-compatible keys), where it lives, and validation.
+mod access;
 mod acme;
 mod edit;
+mod http;
 mod limits;
 mod paths;
 mod providers;
@@ -13,8 +15,10 @@ use serde::{Deserialize, Serialize};
 use vibectl_llm::catalog::ModelEntry;
 use vibectl_llm::{Secret, WireFormat};
 
+pub use access::{glob, is_glob, ModelAccess};
 pub use acme::{AcmeChallenge, AcmeSection, ChallengeKind, LETSENCRYPT_PRODUCTION};
 pub use edit::{set_key, EditError};
+pub use http::HttpSection;
 pub use limits::{MetricsSection, StateBackend, StateSection, Usd, UsdError};
 pub use paths::{config_path, state_dir, ConfigSource, LoadedConfig, Parsed, Warning};
 pub use providers::{provider_settings, ProviderStatus};
@@ -40,6 +44,8 @@ pub struct ServerConfig {
     pub state: StateSection,
     /// The Prometheus endpoint.
     pub metrics: MetricsSection,
+    /// The OpenAI- and Anthropic-compatible HTTP APIs.
+    pub http: HttpSection,
     /// Certificates from an ACME CA (reference keys; see docs/security.md).
     #[serde(deserialize_with = "null_is_default")]
     pub acme: AcmeSection,
@@ -110,6 +116,8 @@ pub struct LimitsSection {
     pub per_token: BTreeMap<String, Limits>,
     /// Limits on all callers together (server-wide totals).
     pub total: Limits,
+    /// Which models each subject may use.
+    pub models: ModelAccess,
 }
 
 /// One set of limits; unset means unlimited.

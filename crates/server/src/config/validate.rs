@@ -71,7 +71,8 @@ impl std::error::Error for ConfigIssues {}
 impl ServerConfig {
     /// Checks values that types alone cannot; returns every problem found.
     pub fn validate(&self) -> Vec<ConfigError> {
-        let mut errs = Vec::new();
+        let mut errs = self.http.validate();
+        errs.extend(self.server.limits.models.validate());
         let s = &self.server;
         if s.host.trim().is_empty() {
             errs.push(ConfigError::new(

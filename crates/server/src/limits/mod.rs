@@ -134,6 +134,11 @@ impl Limiter {
         }
     }
 
+    /// Whether `subject` may use `model` (`server.limits.models`, reloaded with the limits).
+    pub fn allows(&self, subject: &str, model: &ModelSpec) -> bool {
+        self.limits().models.allows(subject, model)
+    }
+
     /// Counts a call of `subject` to `model` with `input_chars` of prompt, or refuses it (its
     /// prompt bound is 4 bytes a character, the most UTF-8 takes; [`Limiter::admit_bounded`]
     /// is tighter when the bytes are known).

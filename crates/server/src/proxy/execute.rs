@@ -294,6 +294,10 @@ pub(crate) async fn execute(
             return Ok(Response::new(error_response(id, &e)));
         }
     };
+    if !limiter.allows(subject, &p.model) {
+        telemetry::request(METHOD, &p.model.id, subject, "refused");
+        return Err(Status::permission_denied(not_allowed(subject, &p.model.id)));
+    }
     let timeout = ProxyState::timeout_for(&limits);
     let mut p = p.admit(limiter, METHOD, subject, &limits, timeout).await?;
     if let Err(e) = p.compile_schema(state).await {
@@ -361,6 +365,14 @@ pub(crate) async fn execute(
 pub(crate) fn output_cap_metadata<T>(resp: &mut Response<T>, cap: u32) {
     resp.metadata_mut()
         .insert(OUTPUT_CAP_HEADER, MetadataValue::from(cap));
+}
+
+/// The refusal of a model the subject may not use (`server.limits.models`).
+pub fn not_allowed(subject: &str, model: &str) -> String {
+    format!(
+        "`{subject}` may not use model `{model}`: it is not in this subject's \
+         server.limits.models list; ask the operator to allow it"
+    )
 }
 
 /// Adds provider time and server overhead, in microseconds, to the response metadata.

@@ -5,6 +5,7 @@ mod state;
 mod stream;
 
 pub use errors::CallError;
+pub use execute::not_allowed;
 pub use state::{ProxyState, StateError};
 
 use std::pin::Pin;

@@ -67,6 +67,25 @@ impl ProxyState {
                 ));
             }
         }
+        for (path, p) in cfg.server.limits.models.patterns() {
+            let known = full.get(p).is_some()
+                || full
+                    .models()
+                    .iter()
+                    .any(|m| m.aliases.iter().any(|a| a == p));
+            if !crate::config::is_glob(p) && !full.is_empty() && !known {
+                let close = full.close_matches(p, 3);
+                let hint = if close.is_empty() {
+                    "; use a model id, an alias or a glob such as `claude-*`".to_owned()
+                } else {
+                    format!("; did you mean {}?", close.join(", "))
+                };
+                errors.push(ConfigError::new(
+                    path,
+                    format!("`{p}` is not a known model{hint}"),
+                ));
+            }
+        }
         if let Some(name) = cfg.server.default_model.as_deref() {
             if !errors.is_empty() && !full.is_empty() && full.get(name).is_none() {
                 let close = full.close_matches(name, 3);

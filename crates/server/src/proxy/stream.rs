@@ -187,6 +187,13 @@ pub(crate) async fn stream_execute(
     });
     let mut lowered = None;
     let first = match prepare(&state, &limits, req) {
+        Ok(p) if !limiter.allows(subject, &p.model) => {
+            telemetry::request(METHOD, &p.model.id, subject, "refused");
+            return Err(Status::permission_denied(super::execute::not_allowed(
+                subject,
+                &p.model.id,
+            )));
+        }
         Ok(p) => {
             let mut p = p.admit(limiter, METHOD, subject, &limits, timeout).await?;
             match p.compile_schema(&state).await {

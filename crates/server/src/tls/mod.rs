@@ -180,7 +180,8 @@ pub fn server_config(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, TlsE
             ),
             source,
         })?;
-    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    // h2 for gRPC and HTTP/2 callers, http/1.1 for the HTTP APIs' HTTP/1.1 callers.
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(cfg))
 }
 

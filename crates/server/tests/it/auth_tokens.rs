@@ -233,6 +233,41 @@ async fn hostile_tokens_are_refused_and_valid_ones_pass() {
             .expect_err(name);
         assert_eq!(err.code(), Code::Unauthenticated, "{name} (stream)");
     }
+    // The same table over both HTTP APIs, as `Authorization: Bearer` and as `x-api-key`.
+    let mut http_message = None;
+    for (name, header, _) in &cases {
+        let as_key = header
+            .as_deref()
+            .map(|h| h.strip_prefix("Bearer ").unwrap_or(h).to_owned());
+        for (path, body) in [
+            (
+                "/v1/chat/completions",
+                r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#,
+            ),
+            (
+                "/v1/messages",
+                r#"{"model":"gpt-4o","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,
+            ),
+        ] {
+            for (key, value) in [("authorization", header), ("x-api-key", &as_key)] {
+                let mut headers = vec![("anthropic-version", "2023-06-01")];
+                if let Some(v) = value.as_deref() {
+                    headers.push((key, v));
+                }
+                let (status, _, text) =
+                    crate::http_common::post(&server, path, &headers, body).await;
+                assert_eq!(status, 401, "{name} {path} {key}: {text}");
+                let v = crate::http_common::json(&text);
+                assert_eq!(v["error"]["type"], "authentication_error", "{name}");
+                let m = v["error"]["message"].as_str().unwrap().to_owned();
+                assert_eq!(
+                    http_message.get_or_insert_with(|| m.clone()),
+                    &m,
+                    "{name}: one message"
+                );
+            }
+        }
+    }
     assert_eq!(
         mock.request_count(),
         0,
@@ -292,7 +327,7 @@ async fn hostile_tokens_are_refused_and_valid_ones_pass() {
         .expect("health is exempt");
 
     // The audit log has every case with its reason, and no token anywhere.
-    let audit = wait_for_audit(&d.join("audit.log"), 5 + cases.len() * 2 + 6).await;
+    let audit = wait_for_audit(&d.join("audit.log"), 5 + cases.len() * 6 + 6).await;
     let failed: Vec<&str> = audit
         .lines()
         .filter(|l| l.contains("\"auth_failed\""))
@@ -304,6 +339,12 @@ async fn hostile_tokens_are_refused_and_valid_ones_pass() {
         );
     }
     assert!(audit.contains("\"auth_ok\""), "{audit}");
+    // HTTP refusals are audited like gRPC ones, under their path.
+    assert!(
+        failed.iter().any(|l| l.contains("/v1/messages"))
+            && failed.iter().any(|l| l.contains("/v1/chat/completions")),
+        "{audit}"
+    );
     assert!(audit.contains(&jti_of(&issued)));
     assert!(audit
         .lines()

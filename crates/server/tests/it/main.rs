@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
+mod http_common;
 mod limits_common;
 mod secure;
 mod serve_modes;
@@ -25,6 +26,9 @@ mod e2e_stream;
 mod hostile_bounds;
 mod hostile_budgets;
 mod hostile_files;
+mod http_access;
+mod http_api;
+mod http_errors;
 mod in_process;
 mod interop;
 mod jwt_interop;

@@ -288,7 +288,10 @@ fn serve_acme_maps_flags_and_refuses_what_it_cannot_do() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let log = server.stderr();
-    assert!(log.contains(&format!("ACME directory {url} unreachable")), "{log}");
+    assert!(
+        log.contains(&format!("ACME directory {url} unreachable")),
+        "{log}"
+    );
     assert!(log.contains("mode=Acme"), "{log}");
     drop(server);
     // --domain is required, as in the reference.

@@ -25,9 +25,9 @@ fn http_client(cfg: &AcmeSection) -> Result<Option<Box<dyn HttpClient>>, AcmeErr
     let Some(bundle) = &cfg.ca_cert_file else {
         return Ok(None);
     };
-    let certs = crate::tls::load_certs(bundle).map_err(|reason| AcmeError::Config {
+    let certs = crate::tls::load_certs(bundle).map_err(|e| AcmeError::Config {
         key: "acme.ca_cert_file",
-        reason,
+        reason: e.to_string(),
     })?;
     let mut roots = rustls::RootCertStore::empty();
     for c in certs {

@@ -260,12 +260,13 @@ impl Acme {
             cfg.tls.min_version == "1.2",
             cfg.tls.client_ca_file.as_deref(),
         )
-        .map_err(|reason| AcmeError::Config {
+        .map_err(|e| AcmeError::Config {
             key: "tls.client_ca_file",
-            reason,
+            reason: e.to_string(),
         })?
         .with_cert_resolver(Arc::clone(&resolver) as Arc<dyn rustls::server::ResolvesServerCert>);
-        server_config.alpn_protocols = vec![b"h2".to_vec()];
+        // As tls::server_config: h2 for gRPC and HTTP/2, http/1.1 for the HTTP APIs.
+        server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         if a.challenge.kind == ChallengeKind::TlsAlpn01 {
             server_config.alpn_protocols.push(ACME_TLS_ALPN.to_vec());
         }

@@ -356,7 +356,10 @@ async fn unreachable_directory_is_named_as_such() {
 #[tokio::test(flavor = "multi_thread")]
 async fn dns01_and_incomplete_sections_are_refused_at_start() {
     let mock = MockProvider::start().await.unwrap();
-    let base = format!("{}tls:\n  enabled: true\n", common::config_for(&mock, "", ""));
+    let base = format!(
+        "{}tls:\n  enabled: true\n",
+        common::config_for(&mock, "", "")
+    );
     for (acme, key, words) in [
         (
             "acme:\n  enabled: true\n  email: a@example.com\n  domains: [x.example.com]\n  challenge: {type: dns-01}\n",
