@@ -21,14 +21,20 @@ impl std::fmt::Debug for CompiledSchema {
 
 impl CompiledSchema {
     /// Parses and compiles a schema given as text; the error says what is wrong with it.
-    pub fn compile(text: &str) -> Result<Self, String> {
-        let schema: Value = serde_json::from_str(text)
-            .map_err(|e| format!("response_model_schema is not valid JSON: {e}"))?;
+    pub fn compile(text: &str) -> Result<Self, SchemaError> {
+        let schema: Value = serde_json::from_str(text).map_err(|e| {
+            SchemaError::Invalid(format!("response_model_schema is not valid JSON: {e}"))
+        })?;
         if !schema.is_object() {
-            return Err("response_model_schema must be a JSON object (a JSON Schema)".into());
+            return Err(SchemaError::Invalid(
+                "response_model_schema must be a JSON object (a JSON Schema)".into(),
+            ));
         }
-        let validator = jsonschema::validator_for(&schema)
-            .map_err(|e| format!("response_model_schema is not a valid JSON Schema: {e}"))?;
+        let validator = jsonschema::validator_for(&schema).map_err(|e| {
+            SchemaError::Invalid(format!(
+                "response_model_schema is not a valid JSON Schema: {e}"
+            ))
+        })?;
         Ok(CompiledSchema {
             schema: Arc::new(schema),
             validator,
@@ -36,10 +42,9 @@ impl CompiledSchema {
     }
 
     /// Checks a model's answer; returns the JSON text to hand back (code fences removed).
-    pub fn check(&self, answer: &str) -> Result<String, String> {
+    pub fn check(&self, answer: &str) -> Result<String, AnswerError> {
         let body = strip_fences(answer);
-        let value: Value = serde_json::from_str(body)
-            .map_err(|e| format!("the model's answer is not JSON: {e}"))?;
+        let value: Value = serde_json::from_str(body).map_err(AnswerError::NotJson)?;
         let problems: Vec<String> = self
             .validator
             .iter_errors(&value)
@@ -53,12 +58,20 @@ impl CompiledSchema {
         if problems.is_empty() {
             Ok(body.to_owned())
         } else {
-            Err(format!(
-                "the model's answer does not match the schema: {}",
-                problems.join("; ")
-            ))
+            Err(AnswerError::Mismatch(problems))
         }
     }
+}
+
+/// Why a model's answer does not satisfy the requested schema.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    /// The answer is not JSON at all.
+    #[error("the model's answer is not JSON: {0}")]
+    NotJson(serde_json::Error),
+    /// The answer is JSON that breaks the schema (at most five places, each with its path).
+    #[error("the model's answer does not match the schema: {}", .0.join("; "))]
+    Mismatch(Vec<String>),
 }
 
 /// Removes a surrounding Markdown code fence, which some compatible servers add.
@@ -161,8 +174,7 @@ impl SchemaCache {
         let owned = text.to_owned();
         let compiled = tokio::task::spawn_blocking(move || CompiledSchema::compile(&owned))
             .await
-            .map_err(|e| SchemaError::Aborted(e.to_string()))?
-            .map_err(SchemaError::Invalid)?;
+            .map_err(|e| SchemaError::Aborted(e.to_string()))??;
         let compiled = Arc::new(compiled);
         self.insert(key, Arc::clone(&compiled), text.len());
         Ok((compiled, true))

@@ -196,8 +196,11 @@ fn check_schema(call: &LlmCall, text: String) -> Result<String, ModelError> {
     let Some(schema) = &call.schema else {
         return Ok(text);
     };
-    let compiled = CompiledSchema::compile(&schema.to_string()).map_err(ModelError::Schema)?;
-    compiled.check(&text).map_err(ModelError::Schema)
+    let compiled = CompiledSchema::compile(&schema.to_string())
+        .map_err(|e| ModelError::Schema(e.to_string()))?;
+    compiled
+        .check(&text)
+        .map_err(|e| ModelError::Schema(e.to_string()))
 }
 
 impl ModelAccess for DirectModel {

@@ -325,7 +325,10 @@ pub(crate) async fn execute(
                 None => Ok((std::mem::take(&mut done.text), done)),
                 Some(schema) => match schema.check(&done.text) {
                     Ok(json) => Ok((json, done)),
-                    Err(msg) => Err(CallError::new(ErrorCode::SchemaValidationFailed, msg)),
+                    Err(e) => Err(CallError::new(
+                        ErrorCode::SchemaValidationFailed,
+                        e.to_string(),
+                    )),
                 },
             }
         }

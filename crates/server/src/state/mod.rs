@@ -29,7 +29,7 @@ pub fn subject_scope(subject: &str) -> String {
 }
 
 /// Why the store could not answer.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("state store: {0}")]
 pub struct StoreError(pub String);
 

@@ -20,7 +20,7 @@ const SCHEMA_VERSION: i64 = 1;
 
 enum Msg {
     Row(UsageRow),
-    Flush(mpsc::Sender<Result<(), String>>),
+    Flush(mpsc::Sender<Result<(), StoreError>>),
 }
 
 /// The ledger: reads on a shared connection, writes through the writer thread.
@@ -137,7 +137,7 @@ fn writer(mut conn: Connection, path: PathBuf, rx: mpsc::Receiver<Msg>) {
         let result = if pending.is_empty() {
             Ok(())
         } else {
-            write_batch(&mut conn, &pending).map_err(|e| format!("{}: {e}", path.display()))
+            write_batch(&mut conn, &pending).map_err(|e| db_err(&path, e))
         };
         match &result {
             Ok(()) => pending.clear(),
@@ -197,7 +197,6 @@ impl Ledger {
         done_rx
             .recv()
             .map_err(|_| db_err(&self.path, "writer thread stopped"))?
-            .map_err(StoreError)
     }
 
     /// Rows matching `q` (blocking).

@@ -20,7 +20,7 @@ redis.call('INCR', KEYS[2]) return 1";
 
 /// [`TokenStore`] on Redis (blocking calls, as the trait is; each bounded by a timeout).
 pub struct RedisTokenStore {
-    client: Result<redis::Client, String>,
+    client: Result<redis::Client, redis::RedisError>,
     shown: String,
     prefix: String,
     timeout: Duration,
@@ -40,7 +40,7 @@ impl RedisTokenStore {
     /// A store on `url` under `prefix` (connects on first use).
     pub fn new(url: &str, prefix: &str, timeout: Duration) -> Self {
         RedisTokenStore {
-            client: redis::Client::open(url).map_err(|e| e.to_string()),
+            client: redis::Client::open(url),
             shown: super::redis::mask_url(url),
             prefix: format!("{prefix}{KEY_SCHEMA}:tok:"),
             timeout,
