@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 use vibectl_proto::vibectl_llm_proxy_server::VibectlLlmProxyServer;
 
@@ -22,7 +21,7 @@ use crate::limits::{self, Limiter};
 use crate::proxy::{LlmProxyService, ProxyState, StateCell, StateError};
 use crate::reload::Reloader;
 use crate::state::{StateStore, LEDGER_FILE};
-use crate::tls;
+use crate::{tls, transport};
 
 /// The gateway, wired and not yet bound.
 pub struct App {
@@ -192,12 +191,12 @@ impl App {
         ))
         .max_decoding_message_size(16 * 1024 * 1024);
         let audit = self.authenticator.as_ref().map(|a| a.audit().clone());
-        let router = Server::builder()
-            .tcp_nodelay(true)
-            .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(20)))
+        let transport = transport::Settings::for_process(&self.cfg.server);
+        let router = transport
+            .apply(Server::builder())
             .initial_connection_window_size(Some(4 * 1024 * 1024))
             .initial_stream_window_size(Some(1024 * 1024))
+            .layer(transport.shed_layer())
             .layer(AuthLayer::new(self.authenticator.clone(), hsts))
             .add_service(health_service)
             .add_service(reflection)
@@ -206,13 +205,14 @@ impl App {
         let stop = async {
             let _ = stop_rx.await;
         };
+        let acceptor = transport::Acceptor::new(listener, transport.gate());
         let server = match &self.tls {
             Some(t) => {
-                let incoming = tls::tls_incoming(listener, Arc::clone(t), audit);
+                let incoming = tls::tls_incoming(acceptor, Arc::clone(t), audit);
                 tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
             }
             None => {
-                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                let incoming = transport::plain_incoming(acceptor);
                 tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
             }
         };

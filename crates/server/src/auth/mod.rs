@@ -20,7 +20,7 @@ pub use keys::{
     generate_keypair, is_symmetric, load_keyset, parse_algorithm, public_from_private, KeySet,
     Signer, VerificationKey,
 };
-pub use layer::{AuthLayer, AuthService};
+pub use layer::{AuthLayer, AuthService, EXEMPT_PREFIXES};
 pub use secret::{lookup_secret, Secret, SecretSource, GENERATED_SECRET_FILE};
 pub use store::{
     FileTokenStore, IssuedToken, Revocations, StoreError, TokenRow, TokenStore, REGISTRY_FILE,
@@ -97,7 +97,7 @@ impl Authenticator {
         let store = open_store(cfg, state_dir);
         verifier.set_revocations(store.revocations().map_err(|e| e.to_string())?);
         let path = audit_path(cfg, state_dir);
-        let audit = AuditLog::start(&path)
+        let audit = AuditLog::start(&path, &cfg.audit)
             .map_err(|e| format!("cannot open the audit log {}: {e}", path.display()))?;
         let auth = Arc::new(Authenticator {
             verifier: arc_swap::ArcSwap::from_pointee(verifier),

@@ -1,7 +1,9 @@
 //! Server configuration: the YAML file (reference-compatible keys), where it lives, and validation.
+mod audit;
 mod limits;
 mod paths;
 mod providers;
+mod transport;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -11,9 +13,11 @@ use serde::{Deserialize, Serialize};
 use vibectl_llm::catalog::ModelEntry;
 use vibectl_llm::{Secret, WireFormat};
 
+pub use audit::AuditSection;
 pub use limits::{MetricsSection, StateBackend, StateSection, Usd};
 pub use paths::{config_path, state_dir, ConfigSource};
 pub use providers::{provider_settings, ProviderStatus};
+pub use transport::{ConnectionsSection, DEFAULT_MAX_CALLS_IN_FLIGHT};
 pub use validate::{ConfigError, ConfigIssues};
 
 /// The whole server config file.
@@ -66,6 +70,10 @@ pub struct ServerSection {
     pub shutdown_grace_seconds: u64,
     /// Global and per-subject limits.
     pub limits: LimitsSection,
+    /// Bounds on the listener's connections (config/transport.rs).
+    pub connections: ConnectionsSection,
+    /// Calls served at once; more are shed with `RESOURCE_EXHAUSTED` (health exempt).
+    pub max_calls_in_flight: u32,
 }
 
 impl Default for ServerSection {
@@ -81,6 +89,8 @@ impl Default for ServerSection {
             log_format: LogFormat::Human,
             shutdown_grace_seconds: 30,
             limits: LimitsSection::default(),
+            connections: ConnectionsSection::default(),
+            max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
         }
     }
 }
@@ -339,15 +349,6 @@ impl HstsSection {
         }
         v
     }
-}
-
-/// `audit:`: the JSON-lines authentication audit log.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AuditSection {
-    /// Where it goes (default `<state dir>/audit.log`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
 }
 
 /// `providers.<name>`: where a provider lives and how to authenticate to it.

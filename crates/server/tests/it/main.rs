@@ -6,6 +6,7 @@ mod common;
 mod limits_common;
 mod secure;
 
+mod audit_bounds;
 mod auth_key_reload;
 mod auth_overhead;
 mod auth_revocation;
@@ -21,5 +22,6 @@ mod e2e_stream;
 mod in_process;
 mod interop;
 mod jwt_interop;
+mod overload;
 mod state_conformance;
 mod tls;
