@@ -227,8 +227,16 @@ mod tests {
     #[test]
     fn invalid_answers_are_explained() {
         let s = CompiledSchema::compile(SCHEMA).unwrap();
-        assert!(s.check("{\"n\": \"x\"}").unwrap_err().contains("/n"));
-        assert!(s.check("not json").unwrap_err().contains("not JSON"));
+        assert!(s
+            .check("{\"n\": \"x\"}")
+            .unwrap_err()
+            .to_string()
+            .contains("/n"));
+        assert!(s
+            .check("not json")
+            .unwrap_err()
+            .to_string()
+            .contains("not JSON"));
     }
 
     #[test]

@@ -93,7 +93,8 @@ pub mod metadata {
     /// Request: `Bearer <jwt>`.
     pub const AUTHORIZATION: &str = "authorization";
     /// Trailing metadata of a `RESOURCE_EXHAUSTED` refusal: which limit (`rpm`, `concurrency`,
-    /// `tokens`, `budget`, `state-store`).
+    /// `tokens`, `budget`, `state-store`, or `overload` when the server sheds a call over its
+    /// cap on calls in flight).
     pub const LIMIT_TYPE: &str = "limit-type";
     /// Trailing metadata of a refusal: milliseconds until a retry can succeed.
     pub const RETRY_AFTER_MS: &str = "retry-after-ms";

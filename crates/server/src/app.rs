@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tonic::transport::server::TcpIncoming;
 use tonic::transport::Server;
 use vibectl_proto::vibectl_llm_proxy_server::VibectlLlmProxyServer;
 
@@ -22,7 +21,7 @@ use crate::limits::{self, Limiter};
 use crate::proxy::{LlmProxyService, ProxyState, StateCell, StateError};
 use crate::reload::Reloader;
 use crate::state::{StateStore, LEDGER_FILE};
-use crate::tls;
+use crate::{tls, transport};
 
 /// The gateway, wired and not yet bound.
 pub struct App {
@@ -217,13 +216,14 @@ impl App {
         });
         let split =
             crate::http::SplitLayer::new(http_api.clone().map(crate::http::router), hsts.clone());
-        let router = Server::builder()
+        let transport = transport::Settings::for_process(&self.cfg.server);
+        let router = transport
+            .apply(Server::builder())
             .accept_http1(http_api.is_some())
-            .tcp_nodelay(true)
-            .http2_keepalive_interval(Some(Duration::from_secs(30)))
-            .http2_keepalive_timeout(Some(Duration::from_secs(20)))
             .initial_connection_window_size(Some(4 * 1024 * 1024))
             .initial_stream_window_size(Some(1024 * 1024))
+            // Shedding first: an overloaded server refuses HTTP and gRPC calls alike, at once.
+            .layer(transport.shed_layer())
             .layer(split)
             .layer(AuthLayer::new(self.authenticator.clone(), hsts))
             .add_service(health_service)
@@ -238,13 +238,14 @@ impl App {
             (None, Some(t)) => Some(Arc::clone(t) as Arc<dyn tls::ConfigProvider>),
             (None, None) => None,
         };
+        let acceptor = transport::Acceptor::new(listener, transport.gate());
         let server = match tls_source {
             Some(t) => {
-                let incoming = tls::tls_incoming(listener, t, audit);
+                let incoming = tls::tls_incoming(acceptor, t, audit);
                 tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
             }
             None => {
-                let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                let incoming = transport::plain_incoming(acceptor);
                 tokio::spawn(router.serve_with_incoming_shutdown(incoming, stop))
             }
         };

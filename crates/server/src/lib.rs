@@ -1,6 +1,6 @@
 //! vibectl-server: the gRPC LLM proxy.
 //!
-//! The request path reads top to bottom: transport ([`tls`]) → auth ([`auth`]) → handler ([`proxy`]) → provider
+//! The request path reads top to bottom: transport ([`transport`], [`tls`]) → auth ([`auth`]) → handler ([`proxy`]) → provider
 //! (`vibectl_llm`) → metrics. Configuration lives in [`config`], the CLI in [`cli`] and
 //! [`commands`], the composition root in [`app`] (build, then serve), the binary's `serve` in [`serve`].
 
@@ -18,3 +18,4 @@ pub mod serve;
 pub mod state;
 pub mod telemetry;
 pub mod tls;
+pub mod transport;

@@ -58,9 +58,7 @@ pub async fn run(cfg: ServerConfig, source: ConfigSource, args: &ServeArgs) -> a
     let (host, port) = (cfg.server.host.clone(), cfg.server.port);
     let app = App::build(cfg, source, args.clone()).await?;
     let addr = bind_addr(&host, port).await?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot bind {addr}"))?;
+    let listener = crate::transport::bind(addr).with_context(|| format!("cannot bind {addr}"))?;
     let local = listener.local_addr()?;
 
     // The first stdout line is the contract scripts and tests wait for.

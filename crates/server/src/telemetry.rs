@@ -107,6 +107,21 @@ pub fn usage(model: &str, subject: &str, t: &Tally) {
         .increment(t.cost_pico);
 }
 
+/// Client connections open now (`delta` +1 / -1).
+pub fn open_connections(delta: f64) {
+    gauge!("vibectl_open_connections").increment(delta);
+}
+
+/// A connection the transport closed: `handshake_timeout`, `evicted` or `over_capacity`.
+pub fn connection_closed(reason: &'static str) {
+    counter!("vibectl_connections_closed_total", "reason" => reason).increment(1);
+}
+
+/// Audit events dropped (queue full) or suppressed (one peer over its rate).
+pub fn audit_lost(kind: &'static str, n: u64) {
+    counter!("vibectl_audit_events_not_written_total", "kind" => kind).increment(n);
+}
+
 /// Installs the recorder and serves `/metrics`; returns the bound address.
 pub async fn start(cfg: &MetricsSection) -> anyhow::Result<SocketAddr> {
     let _ = SUBJECT_LABEL.set(cfg.subject_label);
@@ -116,12 +131,22 @@ pub async fn start(cfg: &MetricsSection) -> anyhow::Result<SocketAddr> {
         .install_recorder()
         .context("cannot install the metrics recorder")?;
     gauge!("vibectl_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
-    for kind in ["rpm", "concurrency", "tokens", "budget", "state-store"] {
+    for kind in [
+        "rpm",
+        "concurrency",
+        "tokens",
+        "budget",
+        "state-store",
+        "overload",
+    ] {
         counter!("vibectl_refusals_total", "limit_type" => kind).increment(0);
     }
     counter!("vibectl_state_store_errors_total").increment(0);
     counter!("vibectl_schema_compiles_total").increment(0);
     gauge!("vibectl_in_flight_requests").set(0.0);
+    for reason in ["handshake_timeout", "evicted", "over_capacity"] {
+        counter!("vibectl_connections_closed_total", "reason" => reason).increment(0);
+    }
     let addr: SocketAddr = format!("{}:{}", cfg.bind, cfg.port)
         .parse()
         .or_else(|_| format!("[{}]:{}", cfg.bind, cfg.port).parse())

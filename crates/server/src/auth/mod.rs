@@ -23,7 +23,7 @@ pub use keys::{
     Signer, VerificationKey,
 };
 pub(crate) use layer::peer_of;
-pub use layer::{AuthLayer, AuthService};
+pub use layer::{AuthLayer, AuthService, EXEMPT_PREFIXES};
 pub use secret::{
     lookup_secret, read_secret_file, short_secret, Secret, SecretSource, GENERATED_SECRET_FILE,
     MIN_HS256_SECRET_BYTES,
@@ -104,7 +104,7 @@ impl Authenticator {
         let store = open_store(cfg, state_dir);
         verifier.set_revocations(store.revocations()?);
         let path = audit_path(cfg, state_dir);
-        let audit = AuditLog::start(&path).map_err(|source| KeyError::Audit {
+        let audit = AuditLog::start(&path, &cfg.audit).map_err(|source| KeyError::Audit {
             path: path.clone(),
             source,
         })?;

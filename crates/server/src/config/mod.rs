@@ -1,11 +1,13 @@
 //! Server configuration: the YAML file (reference-compatible keys), where it lives, and validation.
 mod access;
 mod acme;
+mod audit;
 mod edit;
 mod http;
 mod limits;
 mod paths;
 mod providers;
+mod transport;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -17,11 +19,13 @@ use vibectl_llm::{Secret, WireFormat};
 
 pub use access::{glob, is_glob, ModelAccess};
 pub use acme::{AcmeChallenge, AcmeSection, ChallengeKind, LETSENCRYPT_PRODUCTION};
+pub use audit::AuditSection;
 pub use edit::{set_key, EditError};
 pub use http::HttpSection;
 pub use limits::{MetricsSection, StateBackend, StateSection, Usd, UsdError};
 pub use paths::{config_path, state_dir, ConfigSource, LoadedConfig, Parsed, Warning};
 pub use providers::{provider_settings, ProviderStatus};
+pub use transport::{ConnectionsSection, DEFAULT_MAX_CALLS_IN_FLIGHT};
 pub use validate::{ConfigError, ConfigIssues};
 
 /// The whole server config file.
@@ -76,6 +80,10 @@ pub struct ServerSection {
     pub shutdown_grace_seconds: u64,
     /// Global and per-subject limits.
     pub limits: LimitsSection,
+    /// Bounds on the listener's connections (config/transport.rs).
+    pub connections: ConnectionsSection,
+    /// Calls served at once; more are shed with `RESOURCE_EXHAUSTED` (health exempt).
+    pub max_calls_in_flight: u32,
 }
 
 impl Default for ServerSection {
@@ -91,6 +99,8 @@ impl Default for ServerSection {
             log_format: LogFormat::Human,
             shutdown_grace_seconds: 30,
             limits: LimitsSection::default(),
+            connections: ConnectionsSection::default(),
+            max_calls_in_flight: DEFAULT_MAX_CALLS_IN_FLIGHT,
         }
     }
 }
@@ -362,15 +372,6 @@ impl HstsSection {
         }
         v
     }
-}
-
-/// `audit:`: the JSON-lines authentication audit log.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AuditSection {
-    /// Where it goes (default `<state dir>/audit.log`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path: Option<PathBuf>,
 }
 
 /// `providers.<name>`: where a provider lives and how to authenticate to it.

@@ -129,6 +129,8 @@ impl ServerConfig {
                 "must not be empty (default `vibectl-server`)",
             ));
         }
+        super::transport::check_transport(&s.connections, s.max_calls_in_flight, &mut errs);
+        self.audit.check(&mut errs);
         check_jwt(&self.jwt, &mut errs);
         check_tls(&self.tls, &mut errs);
         self.acme.check(&self.tls, &mut errs);

@@ -155,7 +155,7 @@ impl Ctx {
         }
         let id = r.p.request_id.as_str();
         if let Some(msg) = failed {
-            let e = CallError::new(ErrorCode::SchemaValidationFailed, msg);
+            let e = CallError::new(ErrorCode::SchemaValidationFailed, msg.to_string());
             return (error_chunk(id, &e), Phase::Done);
         }
         let complete = chunk(

@@ -15,15 +15,17 @@ use crate::secure::{bearer, claims, mint, plain_client, with_auth, AUDIENCE};
 const SECRET: &str = "in-process-test-secret-of-at-least-32-bytes";
 
 /// A served app: its address, the shutdown trigger and the serving task.
-struct Running {
-    addr: std::net::SocketAddr,
+pub struct Running {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     _dir: tempfile::TempDir,
 }
 
 impl Running {
-    async fn stop(mut self) {
+    /// Shuts it down and waits for the drain.
+    pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
         }
@@ -35,7 +37,8 @@ impl Running {
     }
 }
 
-async fn serve(yaml: &str) -> Running {
+/// Builds an [`App`] from `yaml` and serves it on an ephemeral port.
+pub async fn serve(yaml: &str) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let (cfg, warnings) = ServerConfig::parse(yaml).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");

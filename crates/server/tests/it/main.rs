@@ -9,6 +9,7 @@ mod secure;
 mod serve_modes;
 
 mod acme;
+mod audit_bounds;
 mod auth_key_reload;
 mod auth_revocation;
 mod auth_tokens;
@@ -32,6 +33,7 @@ mod http_errors;
 mod in_process;
 mod interop;
 mod jwt_interop;
+mod overload;
 mod parity;
 mod state_conformance;
 mod tls;

@@ -113,7 +113,8 @@ pub fn make_ca(dir: &Path) -> vibectl_testkit::TestCa {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Config of the table server: auth on, our secret, an audience, an RS256 and an EdDSA key.
+/// Config of the table server: auth on, our secret, an audience, an RS256 and an EdDSA key; the
+/// audit log writes every failure (the tables check each reason; aggregation has its own tests).
 pub fn auth_config(mock: &vibectl_testkit::MockProvider, dir: &Path, with_keys: bool) -> String {
     let base =
         crate::common::config_for(mock, "  default_model: gpt-4o\n  require_auth: true\n", "");
@@ -128,7 +129,7 @@ pub fn auth_config(mock: &vibectl_testkit::MockProvider, dir: &Path, with_keys: 
     };
     format!(
         "{base}jwt:\n  secret_key: {SECRET}\n  audience: [{AUDIENCE}]\n  registry_file: {d}/tokens.jsonl\n\
-         {keys}audit:\n  path: {d}/audit.log\n"
+         {keys}audit:\n  path: {d}/audit.log\n  max_failures_per_peer_per_second: 1000\n"
     )
 }
 

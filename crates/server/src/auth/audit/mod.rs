@@ -1,15 +1,24 @@
 //! The JSON-lines audit log: every authentication success and failure, token issuance and
 //! revocation, TLS handshake failures. Never a token, never a key.
+//!
+//! A running server writes it from one thread fed by a bounded queue ([`AuditLog`]): the
+//! request path never waits for the disk, a full queue drops and counts, failures from one
+//! peer are aggregated and the file rotates by size (writer.rs).
+#[cfg(test)]
+mod tests;
+mod writer;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use serde::Serialize;
 
 use super::duration::rfc3339_millis;
+use crate::config::AuditSection;
 
 /// The audit file name inside the state dir.
 pub const AUDIT_FILE: &str = "audit.log";
@@ -37,6 +46,16 @@ pub struct AuditEvent {
     /// Expiry of an issued token (RFC 3339).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub expires: Option<String>,
+    /// In an `audit_suppressed` line: how many failure lines of this peer were not written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<u64>,
+}
+
+impl AuditEvent {
+    /// Whether this is a failure a peer can repeat at will (aggregated per peer).
+    pub fn is_failure(&self) -> bool {
+        matches!(self.event, "auth_failed" | "tls_failed")
+    }
 }
 
 #[derive(Serialize)]
@@ -76,26 +95,37 @@ pub fn append_now(path: &Path, event: &AuditEvent) -> std::io::Result<()> {
     f.write_all(render(event, SystemTime::now()).as_bytes())
 }
 
-/// The audit log of a running server: events go through a bounded queue to a writer thread, so
-/// the request path never blocks on the disk. When the queue is full an event is dropped and
-/// counted (reported in the log by the writer).
+/// Queue length between the request path and the writer thread.
+const QUEUE: usize = 16_384;
+
+/// One queued event: wall time for the line, monotonic time for the per-peer windows.
+type Queued = (SystemTime, Instant, AuditEvent);
+
+/// The audit log of a running server: events go through a bounded queue to a writer thread,
+/// so the request path never blocks on the disk. When the queue is full an event is dropped
+/// and counted (reported in the log by the writer, and in `vibectl_audit_events_not_written_total`).
 #[derive(Clone, Debug)]
 pub struct AuditLog {
-    tx: SyncSender<(SystemTime, AuditEvent)>,
+    tx: SyncSender<Queued>,
     dropped: Arc<AtomicU64>,
     path: PathBuf,
 }
 
 impl AuditLog {
-    /// Opens (creates, mode 0600) the log and starts its writer thread.
-    pub fn start(path: &Path) -> std::io::Result<Self> {
-        let file = open(path)?;
-        let (tx, rx) = sync_channel(16_384);
+    /// Opens (creates, mode 0600) the log at `path` with the rotation and aggregation of
+    /// `cfg`, and starts its writer thread.
+    pub fn start(path: &Path, cfg: &AuditSection) -> std::io::Result<Self> {
+        Self::start_with_queue(path, cfg, QUEUE)
+    }
+
+    fn start_with_queue(path: &Path, cfg: &AuditSection, queue: usize) -> std::io::Result<Self> {
+        let w = writer::Writer::open(path, writer::Options::from(cfg))?;
+        let (tx, rx) = sync_channel(queue);
         let dropped = Arc::new(AtomicU64::new(0));
         let d = Arc::clone(&dropped);
         std::thread::Builder::new()
             .name("audit-log".into())
-            .spawn(move || writer(file, rx, d))?;
+            .spawn(move || w.run(&rx, &d))?;
         Ok(AuditLog {
             tx,
             dropped,
@@ -110,47 +140,11 @@ impl AuditLog {
 
     /// Queues an event (never blocks).
     pub fn record(&self, event: AuditEvent) {
-        match self.tx.try_send((SystemTime::now(), event)) {
+        match self.tx.try_send((SystemTime::now(), Instant::now(), event)) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
-}
-
-fn writer(file: std::fs::File, rx: Receiver<(SystemTime, AuditEvent)>, dropped: Arc<AtomicU64>) {
-    let mut out = std::io::BufWriter::with_capacity(64 * 1024, file);
-    let mut reported = 0;
-    loop {
-        let first = match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(ev) => Some(ev),
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => None,
-            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
-        };
-        if let Some((at, ev)) = first {
-            let _ = out.write_all(render(&ev, at).as_bytes());
-            // Drain what is queued, then flush once.
-            while let Ok((at, ev)) = rx.try_recv() {
-                let _ = out.write_all(render(&ev, at).as_bytes());
-            }
-        }
-        let now_dropped = dropped.load(Ordering::Relaxed);
-        if now_dropped > reported {
-            let ev = AuditEvent {
-                event: "audit_dropped",
-                reason: Some(format!(
-                    "{} events dropped (queue full)",
-                    now_dropped - reported
-                )),
-                ..AuditEvent::default()
-            };
-            let _ = out.write_all(render(&ev, SystemTime::now()).as_bytes());
-            reported = now_dropped;
-        }
-        if out.flush().is_err() {
-            tracing::warn!("cannot write the audit log");
-        }
-    }
-    let _ = out.flush();
 }
