@@ -248,7 +248,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("server.log_level"), "{e}");
-        set_key(&f, "jwt.secret_key", "s3cret-0123456789").unwrap();
+        set_key(&f, "jwt.secret_key", "s3cret-0123456789-0123456789-0123456789").unwrap();
+        let e = set_key(&f, "jwt.secret_key", "short").unwrap_err().to_string();
+        assert!(e.contains("at least 32"), "a short secret is refused: {e}");
         #[cfg(unix)]
         assert_eq!(existing_mode(&f), Some(0o600));
         let (cfg, _) = ServerConfig::parse(&std::fs::read_to_string(&f).unwrap()).unwrap();
