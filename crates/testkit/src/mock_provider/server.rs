@@ -246,7 +246,9 @@ async fn handle(
             return Ok(format.error(&ErrorKind::BadRequest(msg)));
         }
     };
-    let reply = shared.next_reply();
+    let reply = shared
+        .responder_reply(&body)
+        .unwrap_or_else(|| shared.next_reply());
     let mut guard = PendingGuard {
         shared: &shared,
         path: format.path(),
