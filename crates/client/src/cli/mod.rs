@@ -1,5 +1,23 @@
 //! Command-line definitions (clap derive); every subcommand's help ends with examples.
+mod groups;
+mod kube;
+
 use clap::{Args, Parser, Subcommand};
+
+pub use crate::settings::{LogLevel, MetricsMode, Mode};
+pub use groups::*;
+pub use kube::{CommonArgs, KubectlArgs, LiveArgs, Split};
+
+/// The examples of a kubectl-style command: plain, and its vibe form.
+macro_rules! kube_help {
+    ($verb:literal, $args:literal, $request:literal) => {
+        concat!(
+            "Examples:\n  vibectl ", $verb, " ", $args, "\n  vibectl ", $verb, " vibe \"", $request,
+            "\"\n\n`vibe \"REQUEST\"` plans the exact command (checked by the safety policy, confirmed\n",
+            "when it changes the cluster); vibectl's own flags may come before or after the arguments."
+        )
+    };
+}
 
 /// vibectl: a kubectl assistant that plans with an LLM and runs the real kubectl.
 #[derive(Debug, Parser)]
@@ -25,7 +43,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// Options accepted by every command.
+/// Options accepted by every command (the reference's global options, plus kubectl's).
 #[derive(Debug, Args, Default, Clone)]
 pub struct GlobalArgs {
     /// Model id or alias for this command (overrides llm.model).
@@ -42,12 +60,58 @@ pub struct GlobalArgs {
     /// Call the provider directly even if a proxy profile is active.
     #[arg(long, global = true)]
     pub no_proxy: bool,
-    /// Run mutating commands without asking (refused commands stay refused).
+    /// Run mutating commands without asking (refused commands stay refused); same as --mode auto.
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
-    /// Print tokens, cost and latency of each LLM call.
+    /// Execution mode for this command: manual (confirm changes), auto (no confirmations),
+    /// semiauto (confirm every step).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        ignore_case = true,
+        value_name = "MODE"
+    )]
+    pub mode: Option<Mode>,
+    /// LLM metrics to print: none, total (per command), sub (per call) or all.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        ignore_case = true,
+        value_name = "WHICH"
+    )]
+    pub show_metrics: Option<MetricsMode>,
+    /// Print each kubectl command before it runs (display.show_kubectl).
+    #[arg(long, global = true, overrides_with = "no_show_kubectl")]
+    pub show_kubectl: bool,
+    /// Don't print kubectl commands.
+    #[arg(long, global = true, overrides_with = "show_kubectl")]
+    pub no_show_kubectl: bool,
+    /// Stream the summary as it arrives (display.show_streaming).
+    #[arg(long, global = true, overrides_with = "no_show_streaming")]
+    pub show_streaming: bool,
+    /// Print the summary only when it is complete.
+    #[arg(long, global = true, overrides_with = "show_streaming")]
+    pub no_show_streaming: bool,
+    /// Print kubectl's output before the summary (display.show_raw_output).
+    #[arg(long, global = true, overrides_with = "no_show_raw_output")]
+    pub show_raw_output: bool,
+    /// Don't print kubectl's output.
+    #[arg(long, global = true, overrides_with = "show_raw_output")]
+    pub no_show_raw_output: bool,
+    /// Diagnostics on stderr: DEBUG prints each LLM call and kubectl argv (system.log_level).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        ignore_case = true,
+        value_name = "LEVEL"
+    )]
+    pub log_level: Option<LogLevel>,
+    /// Shortcut for --log-level DEBUG.
     #[arg(long, global = true)]
-    pub show_metrics: bool,
+    pub verbose: bool,
     /// kubeconfig passed to kubectl.
     #[arg(long, global = true, value_name = "FILE")]
     pub kubeconfig: Option<String>,
@@ -57,6 +121,18 @@ pub struct GlobalArgs {
     /// Namespace passed to kubectl.
     #[arg(short = 'n', long, global = true, value_name = "NS")]
     pub namespace: Option<String>,
+}
+
+/// `vibectl rollout [OPTIONS] SUBCOMMAND`: options here apply to the subcommand, as in the
+/// reference.
+#[derive(Debug, Args)]
+pub struct RolloutArgs {
+    /// Display and memory options.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The rollout subcommand.
+    #[command(subcommand)]
+    pub command: RolloutCommand,
 }
 
 /// The subcommands.
@@ -69,21 +145,54 @@ pub enum Command {
     Vibe {
         /// What you want, in plain words.
         request: Vec<String>,
+        /// Display and memory options.
+        #[command(flatten)]
+        common: CommonArgs,
     },
-    /// Loop `vibe` until the model says DONE, the limit is reached, or Ctrl-C; mutating commands
-    /// run without asking (refused ones never run).
+    /// Loop `vibe` until the model says DONE, the limit is reached, or Ctrl-C; mutating
+    /// commands run without asking (refused ones never run).
     #[command(
-        after_help = "Examples:\n  vibectl auto \"make sure the web deployment has 3 ready pods\" --limit 5\n  vibectl auto \"check every namespace for crashing pods\" --interval 10 --yes"
+        after_help = "Examples:\n  vibectl auto \"make sure the web deployment has 3 ready pods\" --limit 5\n  vibectl auto \"check every namespace for crashing pods\" --interval 10"
     )]
     Auto {
         /// The goal.
         request: Vec<String>,
-        /// Stop after this many steps.
-        #[arg(long, default_value_t = 10)]
-        limit: u32,
+        /// Stop after this many steps (default: until DONE or Ctrl-C).
+        #[arg(short = 'l', long)]
+        limit: Option<u32>,
         /// Seconds to pause between steps.
-        #[arg(long, default_value_t = 0)]
+        #[arg(short = 'i', long, default_value_t = 5)]
         interval: u64,
+        /// Display and memory options.
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// `auto` with a confirmation at every step: yes, no, yes-and, no-but, memory, or exit.
+    #[command(
+        after_help = "Examples:\n  vibectl semiauto \"get the web deployment healthy\"\n  vibectl semiauto --limit 3"
+    )]
+    Semiauto {
+        /// The goal.
+        request: Vec<String>,
+        /// Stop after this many steps (default: until DONE, exit or Ctrl-C).
+        #[arg(short = 'l', long)]
+        limit: Option<u32>,
+        /// Display and memory options.
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Answer whether PREDICATE holds, with read-only steps only; exit 0 true, 1 false,
+    /// 2 poorly posed, 3 cannot tell (at most features.check_max_iterations steps).
+    #[command(
+        after_help = "Examples:\n  vibectl check \"the web deployment has 2 ready replicas\"\n  vibectl check every pod in web is running && echo yes"
+    )]
+    Check {
+        /// The predicate, in plain words.
+        #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+        predicate: Vec<String>,
+        /// Display and memory options.
+        #[command(flatten)]
+        common: CommonArgs,
     },
     /// Run kubectl with these arguments, without any LLM.
     #[command(
@@ -94,30 +203,79 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         args: Vec<String>,
     },
-    /// `kubectl get ...` plus a short summary.
-    #[command(
-        after_help = "Examples:\n  vibectl get pods -n web\n  vibectl get deployments --raw"
-    )]
+    /// `kubectl get ...` plus a short summary; `get vibe "REQUEST"` plans it.
+    #[command(after_help = kube_help!("get", "pods -n web", "the pods that are not ready"))]
     Get(KubectlArgs),
     /// `kubectl describe ...` plus a short summary.
-    #[command(
-        after_help = "Examples:\n  vibectl describe pod web-1 -n web\n  vibectl describe deployment web --raw"
-    )]
+    #[command(after_help = kube_help!("describe", "pod web-1 -n web", "why web-1 restarts"))]
     Describe(KubectlArgs),
     /// `kubectl logs ...` plus a short summary.
-    #[command(
-        after_help = "Examples:\n  vibectl logs web-1 -n web --tail 200\n  vibectl logs deploy/web --raw"
-    )]
-    Logs(KubectlArgs),
+    #[command(after_help = kube_help!("logs", "web-1 -n web --tail 200", "errors of the web pods"))]
+    Logs(LiveArgs),
     /// `kubectl events ...` plus a short summary.
-    #[command(after_help = "Examples:\n  vibectl events -n web\n  vibectl events --raw")]
+    #[command(after_help = kube_help!("events", "-n web", "warnings in web"))]
     Events(KubectlArgs),
-    /// Show, set or clear what vibectl remembers between runs.
+    /// `kubectl create ...` plus a short summary.
+    #[command(after_help = kube_help!("create", "namespace web", "an nginx deployment called web"))]
+    Create(KubectlArgs),
+    /// `kubectl delete ...` plus a short summary.
+    #[command(after_help = kube_help!("delete", "pod web-1", "the failed jobs in batch"))]
+    Delete(KubectlArgs),
+    /// `kubectl scale ...` plus a short summary.
+    #[command(after_help = kube_help!("scale", "deployment/web --replicas=3", "the web deployment to 3 replicas"))]
+    Scale(KubectlArgs),
+    /// `kubectl patch ...` plus a short summary.
+    #[command(after_help = kube_help!("patch", "deployment web -p '{\"spec\":{\"replicas\":3}}'", "add the label tier=web to the web deployment"))]
+    Patch(KubectlArgs),
+    /// Edit a resource: `kubectl edit ...`, or in vibe form the model drafts a patch and you
+    /// see `kubectl diff` before anything is applied (features.intelligent_edit).
+    #[command(after_help = kube_help!("edit", "deployment web", "raise the web deployment's memory limit to 512Mi"))]
+    Edit(KubectlArgs),
+    /// `kubectl rollout status|history|undo|restart|pause|resume ...` plus a summary.
+    Rollout(RolloutArgs),
+    /// `kubectl diff ...` plus a short summary.
+    #[command(after_help = kube_help!("diff", "-f deploy.yaml", "the web deployment against 3 replicas"))]
+    Diff(KubectlArgs),
+    /// `kubectl wait ...` with a live, bounded display (stops on its --timeout or Ctrl-C).
+    #[command(after_help = kube_help!("wait", "deployment/web --for=condition=Available --timeout=60s", "until the web deployment is available"))]
+    Wait(LiveArgs),
+    /// `kubectl port-forward ...` with a live display; stops on --timeout-seconds or Ctrl-C.
+    #[command(
+        name = "port-forward",
+        after_help = kube_help!("port-forward", "service/web 8080:80", "the web service to local port 8080")
+    )]
+    PortForward(LiveArgs),
+    /// `kubectl cluster-info ...` plus a short summary.
+    #[command(name = "cluster-info", after_help = kube_help!("cluster-info", "", "is the control plane healthy"))]
+    ClusterInfo(KubectlArgs),
+    /// `kubectl apply ...`; in vibe form the model drafts the manifest, you see `kubectl diff`
+    /// against the live objects, and nothing is applied without your yes.
+    #[command(after_help = kube_help!("apply", "-f deploy.yaml", "a deployment web with 2 nginx replicas"))]
+    Apply(KubectlArgs),
+    /// Show, set, update (by a short model call), freeze or clear what vibectl remembers.
     #[command(
         subcommand,
-        after_help = "Examples:\n  vibectl memory show\n  vibectl memory set \"we work in namespace web\"\n  vibectl memory clear"
+        after_help = "Examples:\n  vibectl memory show\n  vibectl memory set \"we work in namespace web\"\n  vibectl memory update \"the web team moved to namespace web2\"\n  vibectl memory freeze\n  vibectl memory clear"
     )]
     Memory(MemoryCommand),
+    /// Custom instructions added to every prompt (system.custom_instructions).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  vibectl instructions set \"always use namespace web\"\n  vibectl instructions show\n  vibectl instructions clear"
+    )]
+    Instructions(InstructionsCommand),
+    /// List and choose the colour theme (display.theme).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  vibectl theme list\n  vibectl theme set dark"
+    )]
+    Theme(ThemeCommand),
+    /// Install, list, update, remove and order prompt plugins (the reference's file format).
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  vibectl plugin install my-plugin.json\n  vibectl plugin list\n  vibectl plugin precedence set my-plugin\n  vibectl plugin uninstall my-plugin"
+    )]
+    Plugin(PluginCommand),
     /// Show, export and locate the audit log of LLM requests (one JSON line per call).
     #[command(
         subcommand,
@@ -127,7 +285,7 @@ pub enum Command {
     /// Read and change the client config.
     #[command(
         subcommand,
-        after_help = "Examples:\n  vibectl config show\n  vibectl config set llm.model claude-4-sonnet\n  vibectl config get proxy.timeout_seconds\n  vibectl config unset llm.model"
+        after_help = "Examples:\n  vibectl config show\n  vibectl config set llm.model claude-4-sonnet\n  vibectl config get proxy.timeout_seconds\n  vibectl config unset llm.model\n  vibectl config info"
     )]
     Config(ConfigCommand),
     /// Configure, test and choose proxy profiles (vibectl-server).
@@ -137,9 +295,12 @@ pub enum Command {
         after_help = "Examples:\n  vibectl setup-proxy configure prod vibectl-server://TOKEN@llm.example.com:443 --ca-bundle ca.crt\n  vibectl setup-proxy test\n  vibectl setup-proxy status"
     )]
     SetupProxy(ProxyCommand),
-    /// Print the client's version, and the server's when a proxy is active.
-    #[command(after_help = "Examples:\n  vibectl version\n  vibectl version --no-proxy")]
-    Version,
+    /// Print the client's version, and the server's when a proxy is active; with arguments,
+    /// `kubectl version ARGS` plus a summary (`version vibe "REQUEST"` plans it).
+    #[command(
+        after_help = "Examples:\n  vibectl version\n  vibectl version --no-proxy\n  vibectl version --client\n  vibectl version vibe \"is the server older than the client?\""
+    )]
+    Version(KubectlArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  vibectl completion bash > /etc/bash_completion.d/vibectl\n  vibectl completion zsh > \"${fpath[1]}/_vibectl\""
@@ -148,236 +309,6 @@ pub enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
-}
-
-/// Arguments of get/describe/logs/events.
-#[derive(Debug, Args)]
-pub struct KubectlArgs {
-    /// Print kubectl's output only, without a summary.
-    #[arg(long)]
-    pub raw: bool,
-    /// kubectl arguments after the verb.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    pub args: Vec<String>,
-}
-
-/// `vibectl audit ...` (the reference's options; `--proxy PROFILE` is the global flag).
-#[derive(Debug, Subcommand)]
-pub enum AuditCommand {
-    /// Print audit entries (the first LIMIT since SINCE, oldest first, as the reference does).
-    #[command(
-        after_help = "Examples:\n  vibectl audit show\n  vibectl audit show --proxy prod --since 2h --limit 0"
-    )]
-    Show {
-        /// Only entries since this time: ISO 8601, epoch seconds, or relative (2h, 30m, 1d).
-        #[arg(long = "since", value_name = "WHEN")]
-        since: Option<String>,
-        /// Number of entries (0 = all).
-        #[arg(long, default_value_t = 20)]
-        limit: usize,
-    },
-    /// Export audit entries as json, jsonl or csv.
-    #[command(
-        after_help = "Examples:\n  vibectl audit export > audit.json\n  vibectl audit export --format jsonl --since 1d --output audit.jsonl"
-    )]
-    Export {
-        /// json, jsonl or csv.
-        #[arg(long = "format", default_value = "json", value_name = "FORMAT")]
-        format: String,
-        /// File to write (default: stdout).
-        #[arg(long = "output", value_name = "FILE")]
-        output: Option<String>,
-        /// Only entries since this time.
-        #[arg(long = "since", value_name = "WHEN")]
-        since: Option<String>,
-    },
-    /// Show where each profile's audit log is, whether it is on, and its size.
-    #[command(
-        after_help = "Examples:\n  vibectl audit info\n  vibectl audit info --format json\n  vibectl audit info --paths-only"
-    )]
-    Info {
-        /// Only print the log paths, one a line.
-        #[arg(long)]
-        paths_only: bool,
-        /// table or json.
-        #[arg(long = "format", default_value = "table", value_name = "FORMAT")]
-        format: String,
-    },
-}
-
-/// `vibectl memory ...`.
-#[derive(Debug, Subcommand)]
-pub enum MemoryCommand {
-    /// Print the memory.
-    #[command(after_help = "Example:\n  vibectl memory show")]
-    Show,
-    /// Replace the memory with TEXT.
-    #[command(after_help = "Example:\n  vibectl memory set \"production is in namespace prod\"")]
-    Set {
-        /// The new memory.
-        #[arg(required = true)]
-        text: Vec<String>,
-    },
-    /// Forget everything.
-    #[command(after_help = "Example:\n  vibectl memory clear")]
-    Clear,
-}
-
-/// `vibectl config ...`.
-#[derive(Debug, Subcommand)]
-pub enum ConfigCommand {
-    /// Print the effective config (secrets masked).
-    #[command(after_help = "Examples:\n  vibectl config show\n  vibectl config show --json")]
-    Show {
-        /// JSON instead of YAML.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Print one value.
-    #[command(after_help = "Example:\n  vibectl config get proxy.timeout_seconds")]
-    Get {
-        /// Dotted key.
-        key: String,
-    },
-    /// Set one value (checked against the schema).
-    #[command(
-        after_help = "Examples:\n  vibectl config set llm.model claude-4-sonnet\n  vibectl config set display.color never\n  vibectl config set providers.anthropic.key_file ~/.anthropic-key"
-    )]
-    Set {
-        /// Dotted key.
-        key: String,
-        /// New value.
-        value: String,
-    },
-    /// Remove a value (back to its default).
-    #[command(after_help = "Example:\n  vibectl config unset llm.model")]
-    Unset {
-        /// Dotted key.
-        key: String,
-    },
-    /// Print the config file's path.
-    #[command(after_help = "Example:\n  vibectl config path")]
-    Path,
-}
-
-/// `vibectl setup-proxy ...`.
-#[derive(Debug, Subcommand)]
-pub enum ProxyCommand {
-    /// Save a proxy profile (tested and activated unless told otherwise).
-    #[command(
-        after_help = "Examples:\n  vibectl setup-proxy configure prod vibectl-server://TOKEN@llm.example.com:443 --ca-bundle ca.crt\n  vibectl setup-proxy configure vibectl-server-insecure://127.0.0.1:50051   # profile `default`\n  vibectl setup-proxy configure lab vibectl-server://llm.lab:443 --jwt-path ~/lab.jwt --no-test"
-    )]
-    Configure {
-        /// Profile name, or the URL (then the profile is `default`).
-        profile_or_url: String,
-        /// The proxy URL.
-        url: Option<String>,
-        /// File holding the JWT.
-        #[arg(long, value_name = "FILE")]
-        jwt_path: Option<String>,
-        /// PEM CA bundle to verify the server certificate.
-        #[arg(long, value_name = "FILE")]
-        ca_bundle: Option<String>,
-        /// Save without testing the connection.
-        #[arg(long)]
-        no_test: bool,
-        /// Make this the active profile (default).
-        #[arg(long, overrides_with = "no_activate")]
-        activate: bool,
-        /// Save without activating.
-        #[arg(long, overrides_with = "activate")]
-        no_activate: bool,
-        /// Turn on request sanitisation for this profile (security.sanitize_requests; on by default).
-        #[arg(long)]
-        enable_sanitization: bool,
-        /// Turn on the audit log for this profile (security.audit_logging; on by default).
-        #[arg(long)]
-        enable_audit_logging: bool,
-        /// Don't say what was redacted (security.warn_sanitization: false).
-        #[arg(long)]
-        no_sanitization_warnings: bool,
-    },
-    /// Connect to a proxy and print its version, default model, models and round-trip time.
-    #[command(
-        after_help = "Examples:\n  vibectl setup-proxy test\n  vibectl setup-proxy test vibectl-server-insecure://127.0.0.1:50051 --timeout 5"
-    )]
-    Test {
-        /// URL to test instead of the active profile.
-        url: Option<String>,
-        /// Seconds to wait.
-        #[arg(long, value_name = "S")]
-        timeout: Option<u64>,
-    },
-    /// Show the active profile and settings (token masked).
-    #[command(after_help = "Example:\n  vibectl setup-proxy status")]
-    Status,
-    /// List profiles.
-    #[command(after_help = "Example:\n  vibectl setup-proxy list")]
-    List,
-    /// Choose the active profile.
-    #[command(
-        name = "set-active",
-        after_help = "Example:\n  vibectl setup-proxy set-active prod"
-    )]
-    SetActive {
-        /// Profile name.
-        name: String,
-    },
-    /// Delete a profile.
-    #[command(after_help = "Example:\n  vibectl setup-proxy remove lab")]
-    Remove {
-        /// Profile name.
-        name: String,
-    },
-    /// Stop using a proxy (direct mode); profiles are kept.
-    #[command(after_help = "Example:\n  vibectl setup-proxy disable")]
-    Disable,
-    /// Build a proxy URL from its parts.
-    #[command(
-        after_help = "Examples:\n  vibectl setup-proxy url llm.example.com 443 --jwt TOKEN\n  vibectl setup-proxy url 127.0.0.1 50051 --insecure"
-    )]
-    Url {
-        /// Host name or address.
-        host: String,
-        /// Port.
-        port: u16,
-        /// Token to embed.
-        #[arg(long, value_name = "TOKEN")]
-        jwt: Option<String>,
-        /// Plain text instead of TLS.
-        #[arg(long)]
-        insecure: bool,
-    },
-}
-
-impl KubectlArgs {
-    /// Splits vibectl's own flags (`--raw`, `--show-metrics`, `--model M`, `--proxy P`,
-    /// `--no-proxy`, `--yes`) out of the kubectl arguments, applying them to `global`.
-    pub fn split(&self, global: &mut GlobalArgs) -> (Vec<String>, bool) {
-        let mut raw = self.raw;
-        let mut out = Vec::new();
-        let mut it = self.args.iter();
-        while let Some(a) = it.next() {
-            match a.as_str() {
-                "--raw" => raw = true,
-                "--show-metrics" => global.show_metrics = true,
-                "--no-proxy" => global.no_proxy = true,
-                "--yes" => global.yes = true,
-                "--model" => global.model = it.next().cloned(),
-                "--proxy" => global.proxy = it.next().cloned(),
-                _ => {
-                    if let Some(m) = a.strip_prefix("--model=") {
-                        global.model = Some(m.to_owned());
-                    } else if let Some(p) = a.strip_prefix("--proxy=") {
-                        global.proxy = Some(p.to_owned());
-                    } else {
-                        out.push(a.clone());
-                    }
-                }
-            }
-        }
-        (out, raw)
-    }
 }
 
 #[cfg(test)]

@@ -186,6 +186,11 @@ impl Config {
             .unwrap_or_else(|| spec.default_value()))
     }
 
+    /// The value stored in the file for `key` (no default), e.g. a profile's own setting.
+    pub fn stored(&self, key: &str) -> Option<&Value> {
+        self.raw(key)
+    }
+
     fn raw(&self, key: &str) -> Option<&Value> {
         let mut node: &Value = self.root.get(key.split('.').next()?)?;
         for part in key.split('.').skip(1) {
