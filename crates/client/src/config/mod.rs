@@ -212,15 +212,6 @@ impl Config {
         self.get(key).ok().and_then(|v| v.as_i64()).unwrap_or(0)
     }
 
-    /// A boolean value (stored or default); a word other than `none` counts as on.
-    pub fn flag(&self, key: &str) -> bool {
-        match self.get(key) {
-            Ok(Value::Bool(b)) => b,
-            Ok(Value::String(s)) => s != "none",
-            _ => false,
-        }
-    }
-
     /// Sets `key` from command-line text, checking it against the schema.
     pub fn set(&mut self, key: &str, raw: &str) -> Result<(), ConfigError> {
         let spec = spec_for(key)?;
