@@ -4,8 +4,8 @@
 # anthropic SDKs (the HTTP API tests' clients), kubectl (client tests),
 # redis-server (the shared-state store's tests start real ones), script (pseudo-terminal tests),
 # pebble (the ACME tests run a real ACME CA), systemd-analyze (the deploy/ unit is verified),
-# and the reference server vibectl==0.11.6 in target/interop/refvenv (the CLI parity test reads
-# its --help).
+# and the reference vibectl==0.11.6 in target/interop/refvenv (the server's and the client's
+# parity tests read its --help).
 set -euo pipefail
 
 need_apt=()

@@ -2,11 +2,14 @@
 
 pub mod audit;
 pub mod cli;
+pub mod commands;
 pub mod config;
 pub mod kube;
 pub mod memory;
 pub mod model;
+pub mod plugins;
 pub mod proxy;
 pub mod sanitize;
+pub mod settings;
 pub mod ui;
 pub mod vibe;

@@ -5,17 +5,13 @@ use anyhow::{Context, Result};
 use clap::Parser;
 
 use clap::CommandFactory;
-use vibectl_client::cli::{
-    AuditCommand, Cli, Command, ConfigCommand, GlobalArgs, MemoryCommand, ProxyCommand,
-};
+use vibectl_client::cli::{AuditCommand, Cli, Command, ConfigCommand, MemoryCommand, ProxyCommand};
+use vibectl_client::commands::{self, exit, local, Loop, Style};
 use vibectl_client::config::Config;
 use vibectl_client::kube::Kubectl;
 use vibectl_client::proxy::setup;
 use vibectl_client::proxy::url::ProxyUrl;
 use vibectl_client::proxy::ProxyTarget;
-use vibectl_client::sanitize::Hint;
-use vibectl_client::ui::Ui;
-use vibectl_client::vibe::{Security, Session, StepOutcome};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -29,11 +25,20 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    let global = cli.global;
     match cli.command {
+        Command::Config(ConfigCommand::Info) => local::config_info(),
         Command::Config(cmd) => config_command(cmd),
         Command::SetupProxy(cmd) => proxy_command(cmd),
-        Command::Memory(cmd) => memory_command(cmd),
-        Command::Audit(cmd) => audit_command(cmd, cli.global.proxy.clone()),
+        Command::Memory(MemoryCommand::Update { text }) => {
+            let cfg = Config::load()?;
+            runtime()?.block_on(commands::memory_update(&text.join(" "), &global, &cfg))
+        }
+        Command::Memory(cmd) => local::memory(cmd),
+        Command::Instructions(cmd) => local::instructions(cmd),
+        Command::Theme(cmd) => local::theme(cmd),
+        Command::Plugin(cmd) => local::plugin(cmd),
+        Command::Audit(cmd) => audit_command(cmd, global.proxy.clone()),
         Command::Completion { shell } => {
             clap_complete::generate(
                 shell,
@@ -45,43 +50,144 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Just { args } => {
             let cfg = Config::load()?;
-            let code = Kubectl::new(&cfg, &cli.global).run_attached(&args)?;
+            let code = Kubectl::new(&cfg, &global).run_attached(&args)?;
             Ok(exit(code))
         }
-        Command::Version => {
-            vibectl_client::outln!("vibectl {}", env!("CARGO_PKG_VERSION"));
-            let cfg = Config::load()?;
-            let profile = cli.global.proxy.clone().or_else(|| cfg.active_profile());
-            if let (Some(name), false) = (profile, cli.global.no_proxy) {
-                let target = setup::target_for(&cfg, Some(&name))?;
-                match runtime()?.block_on(setup::test(&target)) {
-                    Ok(r) => vibectl_client::outln!(
-                        "server: {} {} (profile `{name}`, {})",
-                        if r.info.server_name.is_empty() {
-                            "vibectl-server"
-                        } else {
-                            &r.info.server_name
-                        },
-                        r.info.server_version,
-                        target.url.masked()
-                    ),
-                    Err(e) => vibectl_client::outln!(
-                        "server: unavailable (profile `{name}`): {}",
-                        e.to_string().lines().next().unwrap_or("")
-                    ),
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Version(a) if a.args.is_empty() => version(&global),
         command => {
             let cfg = Config::load()?;
-            runtime()?.block_on(llm_command(command, &cli.global, &cfg))
+            runtime()?.block_on(llm_command(command, &global, &cfg))
         }
+    }
+}
+
+/// `vibectl version`: ours, and the server's when a proxy is active.
+fn version(global: &vibectl_client::cli::GlobalArgs) -> Result<ExitCode> {
+    vibectl_client::outln!("vibectl {}", env!("CARGO_PKG_VERSION"));
+    let cfg = Config::load()?;
+    let profile = global.proxy.clone().or_else(|| cfg.active_profile());
+    if let (Some(name), false) = (profile, global.no_proxy) {
+        let target = setup::target_for(&cfg, Some(&name))?;
+        match runtime()?.block_on(setup::test(&target)) {
+            Ok(r) => vibectl_client::outln!(
+                "server: {} {} (profile `{name}`, {})",
+                if r.info.server_name.is_empty() {
+                    "vibectl-server"
+                } else {
+                    &r.info.server_name
+                },
+                r.info.server_version,
+                target.url.masked()
+            ),
+            Err(e) => vibectl_client::outln!(
+                "server: unavailable (profile `{name}`): {}",
+                e.to_string().lines().next().unwrap_or("")
+            ),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The commands that talk to a model.
+async fn llm_command(
+    command: Command,
+    global: &vibectl_client::cli::GlobalArgs,
+    cfg: &Config,
+) -> Result<ExitCode> {
+    match &command {
+        Command::Vibe { request, common } => {
+            commands::vibe_loop(&request.join(" "), Loop::default(), common, global, cfg).await
+        }
+        Command::Auto {
+            request,
+            limit,
+            interval,
+            common,
+        } => {
+            let how = Loop {
+                looped: true,
+                semiauto: false,
+                limit: *limit,
+                interval: *interval,
+            };
+            commands::vibe_loop(&request.join(" "), how, common, global, cfg).await
+        }
+        Command::Semiauto {
+            request,
+            limit,
+            common,
+        } => {
+            let how = Loop {
+                looped: true,
+                semiauto: true,
+                limit: *limit,
+                interval: 0,
+            };
+            commands::vibe_loop(&request.join(" "), how, common, global, cfg).await
+        }
+        Command::Check { predicate, common } => {
+            commands::check(&predicate.join(" "), common, global, cfg).await
+        }
+        Command::Get(a) => {
+            commands::kubectl_style("get", Style::Summary, a, None, global, cfg).await
+        }
+        Command::Describe(a) => {
+            commands::kubectl_style("describe", Style::Summary, a, None, global, cfg).await
+        }
+        Command::Events(a) => {
+            commands::kubectl_style("events", Style::Summary, a, None, global, cfg).await
+        }
+        Command::Create(a) => {
+            commands::kubectl_style("create", Style::Summary, a, None, global, cfg).await
+        }
+        Command::Delete(a) => {
+            commands::kubectl_style("delete", Style::Summary, a, None, global, cfg).await
+        }
+        Command::Scale(a) => {
+            commands::kubectl_style("scale", Style::Summary, a, None, global, cfg).await
+        }
+        Command::Patch(a) => {
+            commands::kubectl_style("patch", Style::Summary, a, None, global, cfg).await
+        }
+        Command::Diff(a) => {
+            commands::kubectl_style("diff", Style::Summary, a, None, global, cfg).await
+        }
+        Command::ClusterInfo(a) => {
+            commands::kubectl_style("cluster-info", Style::Summary, a, None, global, cfg).await
+        }
+        Command::Version(a) => {
+            commands::kubectl_style("version", Style::Summary, a, None, global, cfg).await
+        }
+        Command::Apply(a) => {
+            commands::kubectl_style("apply", Style::Apply, a, None, global, cfg).await
+        }
+        Command::Edit(a) => {
+            commands::kubectl_style("edit", Style::Edit, a, None, global, cfg).await
+        }
+        Command::Logs(l) => {
+            commands::kubectl_style("logs", Style::Live, &l.kube, Some(l), global, cfg).await
+        }
+        Command::Wait(l) => {
+            commands::kubectl_style("wait", Style::Live, &l.kube, Some(l), global, cfg).await
+        }
+        Command::PortForward(l) => {
+            commands::kubectl_style("port-forward", Style::Live, &l.kube, Some(l), global, cfg)
+                .await
+        }
+        Command::Rollout(r) => {
+            let (sub, a) = r.command.parts();
+            let verb = format!("rollout {sub}");
+            let mut a = a.clone();
+            a.common.merge(&r.common);
+            commands::kubectl_style(&verb, Style::Summary, &a, None, global, cfg).await
+        }
+        _ => anyhow::bail!("internal: unexpected command"),
     }
 }
 
 fn config_command(cmd: ConfigCommand) -> Result<ExitCode> {
     match cmd {
+        ConfigCommand::Info => return local::config_info(),
         ConfigCommand::Path => {
             vibectl_client::outln!(
                 "{}",
@@ -90,9 +196,18 @@ fn config_command(cmd: ConfigCommand) -> Result<ExitCode> {
                     .display()
             );
         }
-        ConfigCommand::Show { json } => {
+        ConfigCommand::Show { section, json } => {
             let cfg = Config::load()?;
-            let eff = cfg.effective();
+            let mut eff = cfg.effective();
+            if let Some(sec) = &section {
+                let prefix = format!("{sec}.");
+                eff.retain(|k, _| k == sec || k.starts_with(&prefix));
+                if eff.is_empty() {
+                    anyhow::bail!(
+                        "no config section `{sec}`\n  see all keys with: vibectl config show"
+                    );
+                }
+            }
             if json {
                 let map: serde_json::Map<String, serde_json::Value> = eff
                     .into_iter()
@@ -209,9 +324,23 @@ fn proxy_command(cmd: ProxyCommand) -> Result<ExitCode> {
                 vibectl_client::outln!("Profile `{name}` saved and active ({})", parsed.masked());
             }
         }
-        ProxyCommand::Test { url, timeout } => {
+        ProxyCommand::Test {
+            url,
+            timeout,
+            jwt_path,
+        } => {
+            let url = match (url, &jwt_path) {
+                (Some(u), _) => Some(u),
+                // --jwt-path alone: the active profile's server with this token file.
+                (None, Some(_)) => cfg
+                    .active_profile()
+                    .and_then(|p| cfg.profiles().get(&p).map(|p| p.server_url.clone())),
+                (None, None) => None,
+            };
             let mut target = match url {
-                Some(u) => ProxyTarget::from_url(ProxyUrl::parse(&u)?, &cfg, None, None)?,
+                Some(u) => {
+                    ProxyTarget::from_url(ProxyUrl::parse(&u)?, &cfg, jwt_path.as_deref(), None)?
+                }
                 None => setup::target_for(&cfg, None)?,
             };
             if let Some(t) = timeout {
@@ -249,10 +378,6 @@ fn proxy_command(cmd: ProxyCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn exit(code: i32) -> ExitCode {
-    ExitCode::from(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
 }
 
 fn audit_command(cmd: AuditCommand, proxy_profile: Option<String>) -> Result<ExitCode> {
@@ -340,136 +465,4 @@ fn audit_command(cmd: AuditCommand, proxy_profile: Option<String>) -> Result<Exi
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn memory_command(cmd: MemoryCommand) -> Result<ExitCode> {
-    let mut cfg = Config::load()?;
-    let max = usize::try_from(cfg.int("memory.max_chars")).unwrap_or(1500);
-    match cmd {
-        MemoryCommand::Show => {
-            let m = vibectl_client::memory::get(&cfg);
-            if m.trim().is_empty() {
-                vibectl_client::outln!("(memory is empty)");
-            } else {
-                vibectl_client::outln!("{}", m.trim_end());
-            }
-        }
-        MemoryCommand::Set { text } => {
-            vibectl_client::memory::save(&mut cfg, &text.join(" "), max)?;
-            vibectl_client::outln!("Memory set");
-        }
-        MemoryCommand::Clear => {
-            vibectl_client::memory::clear(&mut cfg)?;
-            vibectl_client::outln!("Memory cleared");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Commands that talk to a model: vibe, auto, get, describe, logs, events.
-async fn llm_command(command: Command, global: &GlobalArgs, cfg: &Config) -> Result<ExitCode> {
-    let kubectl = Kubectl::new(cfg, global);
-    let ui = Ui::new(cfg);
-    // Wrappers with --raw never need a model.
-    let (verb, raw_args) = match &command {
-        Command::Get(a) => ("get", Some(a)),
-        Command::Describe(a) => ("describe", Some(a)),
-        Command::Logs(a) => ("logs", Some(a)),
-        Command::Events(a) => ("events", Some(a)),
-        _ => ("", None),
-    };
-    if let Some(a) = raw_args {
-        let mut global = global.clone();
-        let (rest, raw) = a.split(&mut global);
-        let mut args = vec![verb.to_owned()];
-        args.extend(rest);
-        if raw {
-            let out = kubectl.run(&args, None).await?;
-            vibectl_client::ui::write_stdout(&out.stdout, false);
-            eprint!("{}", out.stderr);
-            return Ok(exit(out.code.unwrap_or(124)));
-        }
-        let model = vibectl_client::model::open(cfg, &global).await?;
-        let session = session(cfg, &global, &*model, &kubectl, ui);
-        let code = session
-            .run_and_summarize(&args, None, &[0], Hint::None, None)
-            .await?;
-        return Ok(exit(code));
-    }
-    let model = vibectl_client::model::open(cfg, global).await?;
-    let mut session = session(cfg, global, &*model, &kubectl, ui);
-    match command {
-        Command::Vibe { request } => match session.step(&request.join(" ")).await? {
-            StepOutcome::Continue => Ok(ExitCode::SUCCESS),
-            StepOutcome::Done(c) | StepOutcome::Failed(c) => Ok(exit(c)),
-        },
-        Command::Auto {
-            request,
-            limit,
-            interval,
-        } => {
-            // Mode auto runs mutating commands without asking; refused ones stay refused.
-            session.yes = true;
-            let request = request.join(" ");
-            for step in 1..=limit.max(1) {
-                ui.note(&format!("auto: step {step} of at most {limit}"));
-                let outcome = tokio::select! {
-                    r = session.step(&request) => r?,
-                    _ = tokio::signal::ctrl_c() => {
-                        eprintln!("Interrupted.");
-                        return Ok(exit(130));
-                    }
-                };
-                if let StepOutcome::Done(c) = outcome {
-                    return Ok(exit(c));
-                }
-                if interval > 0 && step < limit {
-                    tokio::select! {
-                        _ = tokio::time::sleep(std::time::Duration::from_secs(interval)) => {}
-                        _ = tokio::signal::ctrl_c() => {
-                            eprintln!("Interrupted.");
-                            return Ok(exit(130));
-                        }
-                    }
-                }
-            }
-            ui.note(&format!("auto: stopped after {limit} steps without DONE"));
-            Ok(ExitCode::SUCCESS)
-        }
-        _ => anyhow::bail!("internal: unexpected command"),
-    }
-}
-
-fn session<'a>(
-    cfg: &Config,
-    global: &GlobalArgs,
-    model: &'a dyn vibectl_client::model::ModelAccess,
-    kubectl: &'a Kubectl,
-    ui: Ui,
-) -> Session<'a> {
-    let profile = if global.no_proxy {
-        None
-    } else {
-        global.proxy.clone().or_else(|| cfg.active_profile())
-    };
-    let mode =
-        vibectl_client::vibe::calls::security_value(cfg, profile.as_deref(), "confirmation_mode");
-    Session {
-        model,
-        kubectl,
-        ui,
-        // confirmation_mode none: confirmations are skipped (refusals stay), as with --yes.
-        yes: global.yes || mode.as_str() == Some("none"),
-        show_metrics: global.show_metrics || cfg.flag("display.show_metrics"),
-        stream: cfg.flag("display.stream") && cfg.flag("display.show_streaming"),
-        show_raw: cfg.flag("display.show_raw_output"),
-        show_kubectl: cfg.flag("display.show_kubectl"),
-        custom_instructions: cfg.text("system.custom_instructions"),
-        memory_chars: if cfg.flag("memory.enabled") {
-            usize::try_from(cfg.int("memory.max_chars")).unwrap_or(1500)
-        } else {
-            0
-        },
-        security: Security::from_config(cfg, profile.as_deref()),
-    }
 }

@@ -10,6 +10,60 @@ pub struct Ui {
     pub color: bool,
     /// stderr is a terminal (progress notes are shown and erased).
     pub progress: bool,
+    /// The colours of `display.theme`.
+    pub palette: Palette,
+}
+
+/// The ANSI styles of one theme: command, plan, note, warning, error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Palette {
+    /// `Running:` label.
+    pub command: &'static str,
+    /// `Plan:` label.
+    pub plan: &'static str,
+    /// Notes.
+    pub note: &'static str,
+    /// `Warning:` label and prompts.
+    pub warn: &'static str,
+    /// `Refused:` label.
+    pub error: &'static str,
+}
+
+impl Palette {
+    /// The palette of a theme name (`default` for unknown names).
+    pub fn of(theme: &str) -> Palette {
+        match theme {
+            "dark" => Palette {
+                command: "1;96",
+                plan: "1;94",
+                note: "37",
+                warn: "1;93",
+                error: "1;91",
+            },
+            "light" => Palette {
+                command: "1;36",
+                plan: "1;34",
+                note: "90",
+                warn: "1;33",
+                error: "1;31",
+            },
+            // No meaning carried by hue alone: bold, underline and reverse video.
+            "accessible" => Palette {
+                command: "1",
+                plan: "1;4",
+                note: "0",
+                warn: "1;7",
+                error: "1;7",
+            },
+            _ => Palette {
+                command: "1;36",
+                plan: "1;34",
+                note: "2",
+                warn: "1;33",
+                error: "1;31",
+            },
+        }
+    }
 }
 
 /// Why a confirmation could not be asked.
@@ -32,7 +86,14 @@ impl Ui {
         Ui {
             color,
             progress: std::io::stderr().is_terminal(),
+            palette: Palette::of("default"),
         }
+    }
+
+    /// The same, with the colours of `theme`.
+    pub fn with_theme(mut self, theme: &str) -> Ui {
+        self.palette = Palette::of(theme);
+        self
     }
 
     fn paint(&self, code: &str, text: &str) -> String {
@@ -45,27 +106,27 @@ impl Ui {
 
     /// A command about to run.
     pub fn command(&self, text: &str) {
-        eprintln!("{} {}", self.paint("1;36", "Running:"), text);
+        eprintln!("{} {}", self.paint(self.palette.command, "Running:"), text);
     }
 
     /// A plan line.
     pub fn plan(&self, text: &str) {
-        eprintln!("{} {}", self.paint("1;34", "Plan:"), text);
+        eprintln!("{} {}", self.paint(self.palette.plan, "Plan:"), text);
     }
 
     /// A note.
     pub fn note(&self, text: &str) {
-        eprintln!("{}", self.paint("2", text));
+        eprintln!("{}", self.paint(self.palette.note, text));
     }
 
     /// A warning.
     pub fn warn(&self, text: &str) {
-        eprintln!("{} {}", self.paint("1;33", "Warning:"), text);
+        eprintln!("{} {}", self.paint(self.palette.warn, "Warning:"), text);
     }
 
     /// A refusal or failure.
     pub fn error(&self, text: &str) {
-        eprintln!("{} {}", self.paint("1;31", "Refused:"), text);
+        eprintln!("{} {}", self.paint(self.palette.error, "Refused:"), text);
     }
 
     /// Starts a spinner on stderr when it is a terminal; it stops and erases itself when dropped.
@@ -104,7 +165,7 @@ impl Ui {
                 what: what.to_owned(),
             });
         }
-        eprint!("{} ", self.paint("1;33", prompt.trim_end()));
+        eprint!("{} ", self.paint(self.palette.warn, prompt.trim_end()));
         let _ = std::io::stderr().flush();
         let mut line = String::new();
         if std::io::stdin().lock().read_line(&mut line).is_err() {

@@ -8,7 +8,8 @@ pub mod script;
 pub mod server_process;
 
 pub use mock_provider::{
-    Disconnect, Fault, MockProvider, MockReply, MockUsage, RecordedRequest, MAX_RECORDED_REQUESTS,
+    Disconnect, Fault, MockProvider, MockReply, MockUsage, RecordedRequest, Responder,
+    MAX_RECORDED_REQUESTS,
 };
 pub use redis_process::RedisProcess;
 pub use server_process::{server_command, server_command_ok, workspace_bin, ServerProcess, TestCa};

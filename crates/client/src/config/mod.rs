@@ -186,6 +186,11 @@ impl Config {
             .unwrap_or_else(|| spec.default_value()))
     }
 
+    /// The value stored in the file for `key` (no default), e.g. a profile's own setting.
+    pub fn stored(&self, key: &str) -> Option<&Value> {
+        self.raw(key)
+    }
+
     fn raw(&self, key: &str) -> Option<&Value> {
         let mut node: &Value = self.root.get(key.split('.').next()?)?;
         for part in key.split('.').skip(1) {
@@ -205,15 +210,6 @@ impl Config {
     /// An integer value (stored or default).
     pub fn int(&self, key: &str) -> i64 {
         self.get(key).ok().and_then(|v| v.as_i64()).unwrap_or(0)
-    }
-
-    /// A boolean value (stored or default); a word other than `none` counts as on.
-    pub fn flag(&self, key: &str) -> bool {
-        match self.get(key) {
-            Ok(Value::Bool(b)) => b,
-            Ok(Value::String(s)) => s != "none",
-            _ => false,
-        }
     }
 
     /// Sets `key` from command-line text, checking it against the schema.

@@ -117,8 +117,14 @@ fn the_reference_clients_config_file_loads() {
     std::fs::write(&path, REFERENCE_CONFIG).unwrap();
     let mut cfg = Config::load_from(path.clone()).unwrap();
     assert_eq!(cfg.text("llm.model").as_deref(), Some("claude-3.7-sonnet"));
-    assert!(
-        !cfg.flag("display.show_metrics"),
+    let metrics = |c: &Config| {
+        crate::settings::Settings::resolve(c, None, &crate::settings::Overrides::default())
+            .unwrap()
+            .show_metrics
+    };
+    assert_eq!(
+        metrics(&cfg),
+        crate::settings::MetricsMode::None,
         "show_metrics: none is off"
     );
     assert!(!cfg.holds_secret(), "null keys are not secrets");
@@ -128,7 +134,7 @@ fn the_reference_clients_config_file_loads() {
         Some("/etc/ca.crt")
     );
     cfg.set("display.show_metrics", "all").unwrap();
-    assert!(cfg.flag("display.show_metrics"));
+    assert_eq!(metrics(&cfg), crate::settings::MetricsMode::All);
     cfg.save().unwrap();
     let again = Config::load_from(path).unwrap();
     assert_eq!(

@@ -56,6 +56,32 @@ impl CallMetrics {
     }
 }
 
+impl CallMetrics {
+    /// The `--show-metrics total` line: the sum over a command's calls.
+    pub fn total(all: &[CallMetrics]) -> String {
+        let sum = |f: fn(&CallMetrics) -> Option<i64>| -> String {
+            if all.iter().all(|m| f(m).is_none()) {
+                "?".to_owned()
+            } else {
+                all.iter().filter_map(f).sum::<i64>().to_string()
+            }
+        };
+        let latency: u128 = all.iter().map(|m| m.latency.as_millis()).sum();
+        let cost = if all.iter().all(|m| m.cost_usd.is_none()) {
+            "?".to_owned()
+        } else {
+            format!("${:.6}", all.iter().filter_map(|m| m.cost_usd).sum::<f64>())
+        };
+        format!(
+            "[metrics] total: calls={} latency={latency}ms tokens in={} out={} total={} cost={cost}",
+            all.len(),
+            sum(|m| m.input_tokens),
+            sum(|m| m.output_tokens),
+            sum(|m| m.total_tokens),
+        )
+    }
+}
+
 /// A finished answer.
 #[derive(Clone, Debug, Default)]
 pub struct LlmAnswer {

@@ -100,7 +100,7 @@ impl Session<'_> {
         let mut record = CallRecord {
             request_id: uuid::Uuid::new_v4().to_string(),
             kind,
-            streamed: to_stdout && self.stream,
+            streamed: to_stdout && self.settings.show_streaming,
             redactions: already,
             ..CallRecord::default()
         };
@@ -142,7 +142,7 @@ impl Session<'_> {
     }
 
     async fn send(&self, call: &LlmCall, to_stdout: bool) -> Result<LlmAnswer, ModelError> {
-        let answer = if to_stdout && self.stream {
+        let answer = if to_stdout && self.settings.show_streaming {
             let mut wrote = false;
             let mut ends_newline = true;
             let mut sink = |t: &str| {
@@ -170,8 +170,18 @@ impl Session<'_> {
             }
             a
         };
-        if self.show_metrics {
+        if self.settings.show_metrics.per_call() {
             eprintln!("{}", answer.metrics.render());
+        }
+        if self.settings.debug() {
+            eprintln!(
+                "[debug] LLM call: model={} latency={}ms",
+                answer.metrics.model,
+                answer.metrics.latency.as_millis()
+            );
+        }
+        if let Ok(mut all) = self.metrics.lock() {
+            all.push(answer.metrics.clone());
         }
         Ok(answer)
     }

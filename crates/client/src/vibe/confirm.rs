@@ -15,6 +15,8 @@ pub enum Choice {
     YesAnd(String),
     /// Don't run it; remember this instead.
     NoBut(String),
+    /// Stop the semiauto loop.
+    Exit,
 }
 
 /// The text shown above the question (also what a test reads on the pseudo-terminal).
@@ -41,22 +43,31 @@ pub fn describe(decision: &Decision, shown: &str, manifest: Option<&str>) -> Str
     out
 }
 
-/// Asks until the user picks; `remember` stores a memory note (the `m` choice).
+/// Asks until the user picks; `remember` stores a memory note (the `m` choice); `semiauto`
+/// adds the exit choice and asks for read-only commands too.
 pub fn ask(
     ui: &Ui,
     decision: &Decision,
     shown: &str,
     manifest: Option<&str>,
+    semiauto: bool,
     remember: &mut dyn FnMut(&str),
 ) -> Result<Choice, NoTerminal> {
-    eprint!("{}", describe(decision, shown, manifest));
+    if decision.reasons.is_empty() {
+        eprintln!("About to run: {shown}");
+    } else {
+        eprint!("{}", describe(decision, shown, manifest));
+    }
     let what = format!("`{shown}`");
+    let prompt = if semiauto {
+        "Run it? [y]es, [N]o, yes [a]nd, no [b]ut, [m]emory, [e]xit, [v]iew manifest:"
+    } else {
+        "Run it? [y]es, [N]o, yes [a]nd, no [b]ut, [m]emory, [v]iew manifest:"
+    };
     loop {
-        let line = ui.ask(
-            &what,
-            "Run it? [y]es, [N]o, yes [a]nd, no [b]ut, [m]emory, [v]iew manifest:",
-        )?;
+        let line = ui.ask(&what, prompt)?;
         match line.trim().to_ascii_lowercase().as_str() {
+            "e" | "exit" if semiauto => return Ok(Choice::Exit),
             "y" | "yes" => return Ok(Choice::Yes),
             "a" | "yes-and" | "yes and" => {
                 let more = ui.ask(&what, "And what else should vibectl know?")?;

@@ -1,16 +1,20 @@
 //! `vibe`, `auto` and the summarising wrappers: plan with the model, check the plan against the
 //! policy, run kubectl, summarise; every model call sanitised and audited (calls.rs).
 pub mod calls;
+pub mod check;
 pub mod confirm;
+pub mod intelligent;
+pub mod live;
+pub mod memory;
 pub mod plan;
 pub mod prompts;
-
-use std::time::Duration;
+mod run;
 
 use crate::kube::quote::terminal_safe;
-use crate::kube::{decide, KubeError, Kubectl, KubectlOutput, Verdict};
+use crate::kube::{decide, Decision, KubeError, Kubectl, KubectlOutput, Verdict};
 use crate::model::{LlmCall, ModelAccess, ModelError};
 use crate::sanitize::{Hint, Redactions};
+use crate::settings::{Mode, Settings};
 use crate::ui::{NoTerminal, Ui};
 pub use calls::Security;
 use confirm::Choice;
@@ -45,6 +49,8 @@ pub enum StepOutcome {
     Done(i32),
     /// The step failed (kubectl error, model ERROR, declined); exit code.
     Failed(i32),
+    /// The user chose exit at a semiauto confirmation.
+    Exit,
 }
 
 /// Everything a step needs.
@@ -55,49 +61,89 @@ pub struct Session<'a> {
     pub kubectl: &'a Kubectl,
     /// Output style.
     pub ui: Ui,
-    /// `--yes`: run mutating commands without asking.
-    pub yes: bool,
-    /// Print metrics per call.
-    pub show_metrics: bool,
-    /// Stream summaries.
-    pub stream: bool,
-    /// Print kubectl's output before the summary.
-    pub show_raw: bool,
-    /// Print each kubectl command before it runs.
-    pub show_kubectl: bool,
-    /// `system.custom_instructions`, added to every plan.
-    pub custom_instructions: Option<String>,
-    /// Largest memory kept (0 disables memory).
-    pub memory_chars: usize,
+    /// Display, memory and mode settings, resolved once.
+    pub settings: Settings,
     /// Sanitising and audit settings.
     pub security: Security,
+    /// For `vibectl VERB vibe "..."`: the kubectl verb the plan must use.
+    pub verb: Option<String>,
+    /// Prompt plugins, in precedence order.
+    pub plugins: crate::plugins::Plugins,
+    /// Metrics of every call so far (`--show-metrics total`).
+    pub metrics: std::sync::Mutex<Vec<crate::model::CallMetrics>>,
+}
+
+impl<'a> Session<'a> {
+    /// A session for one command.
+    pub fn new(
+        model: &'a dyn ModelAccess,
+        kubectl: &'a Kubectl,
+        ui: Ui,
+        settings: Settings,
+        security: Security,
+    ) -> Session<'a> {
+        let plugins = crate::plugins::Plugins::load(&settings.plugin_precedence);
+        Session {
+            model,
+            kubectl,
+            ui,
+            settings,
+            security,
+            verb: None,
+            plugins,
+            metrics: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Mutating commands run without asking (`--yes`, `--mode auto`, confirmation_mode none).
+    pub fn yes(&self) -> bool {
+        self.settings.mode == Mode::Auto
+    }
+
+    /// Every step is confirmed, with an exit choice.
+    pub fn semiauto(&self) -> bool {
+        self.settings.mode == Mode::Semiauto
+    }
 }
 
 impl Session<'_> {
     /// Asks the planner for one action, with one corrective retry on an invalid answer; the
     /// accepted answer's call record comes back for its audit line.
     pub async fn plan(&self, request: &str) -> Result<(Action, calls::CallRecord), VibeError> {
-        let memory = if self.memory_chars > 0 {
-            crate::memory::load()
-        } else {
-            String::new()
-        };
-        let mut system = vec![prompts::PLANNER_SYSTEM.to_owned()];
-        if let Some(extra) = self
-            .custom_instructions
-            .as_ref()
-            .filter(|s| !s.trim().is_empty())
-        {
-            system.push(format!("Custom instructions from the user: {extra}"));
+        let memory = crate::memory::load();
+        let key = format!(
+            "{}_plan",
+            self.verb
+                .as_deref()
+                .and_then(|v| v.split(' ').next())
+                .unwrap_or("vibe")
+                .replace('-', "_")
+        );
+        let mut system = self.system(prompts::PLANNER_SYSTEM, &key);
+        if let Some(verb) = &self.verb {
+            system.push(format!(
+                "The user ran `vibectl {verb} vibe`: plan a `kubectl {verb} ...` command (commands start with \"{}\").",
+                verb.replace(' ', "\", \"")
+            ));
         }
-        let mut call = LlmCall {
+        let call = LlmCall {
             system,
             user: prompts::planner_user(&memory, request, self.kubectl.namespace.as_deref()),
             schema: Some(plan::schema()),
             ..LlmCall::default()
         };
+        self.ask_plan(call).await
+    }
+
+    /// Sends a planning call, with corrective re-plans (`features.max_correction_retries`) on
+    /// an invalid answer; the accepted answer's call record comes back for its audit line.
+    pub async fn ask_plan(
+        &self,
+        mut call: LlmCall,
+    ) -> Result<(Action, calls::CallRecord), VibeError> {
         let mut last_problem = String::new();
-        for attempt in 0..2 {
+        let attempts = self.settings.max_correction_retries + 1;
+        for attempt in 0..attempts {
             let (answer, mut record) = self
                 .call("plan", call.clone(), false, Redactions::default())
                 .await;
@@ -114,7 +160,7 @@ impl Session<'_> {
             };
             record.error = Some(format!("invalid plan: {problem}"));
             self.audit(&record, None, None);
-            if attempt == 0 {
+            if attempt + 1 < attempts {
                 self.ui.note(&format!(
                     "The model's plan was invalid ({}); asking once more.",
                     terminal_safe(&problem)
@@ -133,6 +179,17 @@ impl Session<'_> {
         terminal_safe(&self.clean(text, Hint::None).0)
     }
 
+    /// The system fragments of a call: the base prompt, the plugins' text for `prompt_key`,
+    /// and the user's custom instructions.
+    pub fn system(&self, base: &str, prompt_key: &str) -> Vec<String> {
+        let mut system = vec![base.to_owned()];
+        system.extend(self.plugins.fragments(prompt_key));
+        if let Some(extra) = &self.settings.custom_instructions {
+            system.push(format!("Custom instructions from the user: {extra}"));
+        }
+        system
+    }
+
     /// One vibe step: plan, check against the policy, confirm, run, summarise, remember.
     pub async fn step(&self, request: &str) -> Result<StepOutcome, VibeError> {
         let (action, record) = self.plan(request).await?;
@@ -146,14 +203,25 @@ impl Session<'_> {
             self.audit(&record, None, None);
             return Ok(self.say(request, action).await);
         };
-        let decision = decide(&commands, yaml_manifest.as_deref());
+        let mut decision = decide(&commands, yaml_manifest.as_deref());
+        let live = self.bounded_live(&mut decision);
+        if let Some(verb) = &self.verb {
+            let path = verb.split(' ').map(str::to_owned).collect::<Vec<_>>();
+            if !commands.starts_with(&path) {
+                decision.verdict = Verdict::Refuse;
+                decision.reasons.push(format!(
+                    "`vibectl {verb} vibe` may only run `kubectl {verb}`, and the plan is `{}`",
+                    self.kubectl.display(&commands)
+                ));
+            }
+        }
         let shown = self.kubectl.display(&decision.args);
         match explanation.as_deref().map(|e| self.shown(e)) {
             Some(e) if !e.is_empty() => self.ui.plan(&format!("{shown}  # {e}")),
             _ => self.ui.plan(&shown),
         }
         let mut extra_memory = None;
-        match decision.verdict {
+        let ask = match decision.verdict {
             Verdict::Refuse => {
                 self.audit(&record, Some(shown.clone()), Some(false));
                 let why = decision.why();
@@ -161,54 +229,75 @@ impl Session<'_> {
                     "{why}\n  To run it yourself, without vibectl's checks: {}",
                     decision.by_hand()
                 ));
-                self.remember(request, &format!("refused to run `{shown}`: {why}"));
+                self.remember(request, &format!("refused to run `{shown}`: {why}"), "")
+                    .await;
                 return Err(VibeError::Refused(why));
             }
-            Verdict::Confirm if !self.yes => {
-                let mut notes = Vec::new();
-                let choice = confirm::ask(
-                    &self.ui,
-                    &decision,
-                    &shown,
-                    yaml_manifest.as_deref(),
-                    &mut |n: &str| notes.push(n.to_owned()),
-                );
-                for n in notes {
-                    self.remember("", &format!("user note: {n}"));
+            Verdict::Confirm => !self.yes(),
+            Verdict::Run => self.semiauto(),
+        };
+        if ask {
+            let mut notes = Vec::new();
+            let choice = confirm::ask(
+                &self.ui,
+                &decision,
+                &shown,
+                yaml_manifest.as_deref(),
+                self.semiauto(),
+                &mut |n: &str| notes.push(n.to_owned()),
+            );
+            for n in notes {
+                self.remember("", &format!("user note: {n}"), "").await;
+            }
+            let choice = match choice {
+                Ok(c) => c,
+                Err(e) => {
+                    self.audit(&record, Some(shown.clone()), Some(false));
+                    return Err(e.into());
                 }
-                let choice = match choice {
-                    Ok(c) => c,
-                    Err(e) => {
-                        self.audit(&record, Some(shown.clone()), Some(false));
-                        return Err(e.into());
+            };
+            match choice {
+                Choice::Yes => {}
+                Choice::YesAnd(more) => extra_memory = Some(more),
+                Choice::Exit => {
+                    self.audit(&record, Some(shown.clone()), Some(false));
+                    self.ui.note("Exiting at your request; not run.");
+                    return Ok(StepOutcome::Exit);
+                }
+                Choice::No | Choice::NoBut(_) => {
+                    self.audit(&record, Some(shown.clone()), Some(false));
+                    self.ui.note("Not run.");
+                    if let Choice::NoBut(instead) = &choice {
+                        self.remember(
+                            request,
+                            &format!("user declined `{shown}` and said: {instead}"),
+                            "",
+                        )
+                        .await;
+                        return Ok(StepOutcome::Continue);
                     }
-                };
-                match choice {
-                    Choice::Yes => {}
-                    Choice::YesAnd(more) => extra_memory = Some(more),
-                    Choice::No | Choice::NoBut(_) => {
-                        self.audit(&record, Some(shown.clone()), Some(false));
-                        self.ui.note("Not run.");
-                        if let Choice::NoBut(instead) = &choice {
-                            self.remember(
-                                request,
-                                &format!("user declined `{shown}` and said: {instead}"),
-                            );
-                            return Ok(StepOutcome::Continue);
-                        }
-                        self.remember(request, &format!("declined to run `{shown}`"));
-                        return Ok(StepOutcome::Failed(1));
-                    }
+                    self.remember(request, &format!("declined to run `{shown}`"), "")
+                        .await;
+                    return Ok(StepOutcome::Failed(1));
                 }
             }
-            Verdict::Confirm | Verdict::Run => {}
         }
         self.audit(&record, Some(shown.clone()), Some(true));
         if let Some(more) = extra_memory.filter(|m| !m.is_empty()) {
             self.remember(
                 request,
                 &format!("user approved `{shown}` and added: {more}"),
-            );
+                "",
+            )
+            .await;
+        }
+        if live {
+            let code = self.run_live(&decision.args, Some(request)).await?;
+            return Ok(if code == 0 {
+                StepOutcome::Continue
+            } else {
+                StepOutcome::Failed(code)
+            });
         }
         let allowed = allowed_exit_codes.unwrap_or_else(|| vec![0]);
         let hint = if decision.prints_secret_data {
@@ -232,150 +321,38 @@ impl Session<'_> {
         })
     }
 
-    /// The actions that are not commands: shown (made safe) and remembered.
-    async fn say(&self, request: &str, action: Action) -> StepOutcome {
-        match action {
-            Action::Command { .. } => StepOutcome::Failed(1),
-            Action::Thought { text } => {
-                crate::outln!("{}", self.shown(&text));
-                self.remember(request, &format!("thought: {text}"));
-                StepOutcome::Continue
-            }
-            Action::Feedback {
-                message,
-                explanation,
-                suggestion,
-            } => {
-                crate::outln!("{}", self.shown(&message));
-                if let Some(e) = explanation.filter(|e| !e.is_empty()) {
-                    crate::outln!("{}", self.shown(&e));
-                }
-                if let Some(s) = suggestion.filter(|s| !s.is_empty()) {
-                    crate::outln!("Suggestion: {}", self.shown(&s));
-                }
-                self.remember(request, &format!("feedback: {message}"));
-                StepOutcome::Continue
-            }
-            Action::Wait { duration_seconds } => {
-                let d = Duration::from_secs_f64(duration_seconds.clamp(0.0, 300.0));
-                self.ui
-                    .note(&format!("Waiting {:.0} s as planned.", d.as_secs_f64()));
-                tokio::time::sleep(d).await;
-                StepOutcome::Continue
-            }
-            Action::Error { message } => {
-                eprintln!("The model could not plan this: {}", self.shown(&message));
-                self.remember(request, &format!("error: {message}"));
-                StepOutcome::Failed(1)
-            }
-            Action::Done {
-                exit_code,
-                explanation,
-            } => {
-                if let Some(e) = explanation.filter(|e| !e.is_empty()) {
-                    crate::outln!("{}", self.shown(&e));
-                }
-                self.remember(request, "done");
-                StepOutcome::Done(exit_code.unwrap_or(0))
-            }
+    /// `port-forward vibe`: a planned port-forward, refused elsewhere because it runs until
+    /// interrupted, needs confirmation here and runs under the live display's bound.
+    fn bounded_live(&self, decision: &mut Decision) -> bool {
+        let is_pf = decision.args.first().map(String::as_str) == Some("port-forward");
+        if self.verb.as_deref() != Some("port-forward") || !is_pf {
+            return false;
         }
+        let before = decision.reasons.len();
+        decision
+            .reasons
+            .retain(|r| !r.contains("runs until interrupted"));
+        if decision.verdict == Verdict::Refuse && decision.reasons.len() < before {
+            if decision.reasons.is_empty() {
+                decision.verdict = Verdict::Confirm;
+            }
+            decision.reasons.push(format!(
+                "forwards local ports until Ctrl-C or {} s pass (kubectl.timeout_seconds)",
+                self.kubectl.timeout.as_secs()
+            ));
+        }
+        true
     }
 
-    /// Runs kubectl and prints a summary (or a recovery suggestion); returns the exit code to use.
-    /// kubectl's output is sanitised before it is summarised (`hint` says when it holds Secret
-    /// data in a format without structure).
-    pub async fn run_and_summarize(
-        &self,
-        args: &[String],
-        stdin: Option<&str>,
-        allowed: &[i32],
-        hint: Hint,
-        request: Option<&str>,
-    ) -> Result<i32, VibeError> {
-        let shown = self.kubectl.display(args);
-        if self.show_kubectl {
-            self.ui.command(&shown);
-        }
-        let out = self.kubectl.run(args, stdin).await?;
-        if out.succeeded(allowed) {
-            if self.show_raw {
-                crate::ui::write_stdout(&out.stdout, false);
-            }
-            let text = if out.stdout.trim().is_empty() {
-                &out.stderr
-            } else {
-                &out.stdout
-            };
-            let (text, found) = self.clean(text, hint);
-            let call = LlmCall {
-                system: vec![prompts::SUMMARY_SYSTEM.to_owned()],
-                user: vec![
-                    format!("Command: {shown}"),
-                    format!("Output:\n{}", prompts::clip(&text)),
-                ],
-                ..LlmCall::default()
-            };
-            let (summary, record) = self.call("summary", call, true, found).await;
-            self.audit(&record, Some(shown.clone()), None);
-            let summary = summary?;
-            if let Some(r) = request {
-                self.remember(r, &format!("ran `{shown}`: {}", first_line(&summary.text)));
-            }
-            Ok(0)
-        } else {
-            eprintln!(
-                "kubectl failed ({}):",
-                out.code.map_or("stopped".into(), |c| format!("exit {c}"))
-            );
-            eprint!("{}", out.stderr);
-            let (stderr, found) = self.clean(&out.stderr, hint);
-            let call = LlmCall {
-                system: vec![prompts::RECOVERY_SYSTEM.to_owned()],
-                user: vec![
-                    format!("Command: {shown}"),
-                    format!("Error:\n{}", prompts::clip(&stderr)),
-                ],
-                ..LlmCall::default()
-            };
-            eprintln!("Suggestion:");
-            let (answer, record) = self.call("recovery", call, true, found).await;
-            self.audit(&record, Some(shown.clone()), None);
-            match answer {
-                Ok(s) => {
-                    if let Some(r) = request {
-                        self.remember(r, &format!("`{shown}` failed: {}", first_line(&s.text)));
-                    }
-                }
-                Err(e) => eprintln!("(no suggestion: {e})"),
-            }
-            Ok(exit_code(&out).max(1))
-        }
-    }
-
-    /// Appends a memory line: sanitised, without control characters or line breaks, capped.
-    fn remember(&self, request: &str, what: &str) {
-        if self.memory_chars == 0 {
+    /// Prints the command's total metrics when `--show-metrics total|all`.
+    pub fn print_total_metrics(&self) {
+        if !self.settings.show_metrics.total() {
             return;
         }
-        let line = if request.trim().is_empty() {
-            format!("- {what}")
-        } else {
-            format!("- \"{}\": {what}", request.trim())
-        };
-        let line = self.clean(&line, Hint::None).0;
-        let line: String = terminal_safe(&line)
-            .replace(['\n', '\t'], " ")
-            .chars()
-            .take(MAX_MEMORY_LINE)
-            .collect();
-        if let Err(e) = crate::memory::append(&line, self.memory_chars) {
-            self.ui.warn(&format!("could not update memory: {e}"));
-        }
+        let all = self.metrics.lock().map(|m| m.clone()).unwrap_or_default();
+        eprintln!("{}", crate::model::CallMetrics::total(&all));
     }
 }
-
-/// Longest line one step adds to memory.
-const MAX_MEMORY_LINE: usize = 300;
 
 fn exit_code(out: &KubectlOutput) -> i32 {
     out.code.unwrap_or(124)

@@ -22,6 +22,43 @@ pub const RECOVERY_SYSTEM: &str =
     "A kubectl command failed. In two or three short lines, say what the error \
 means and suggest the next command or fix. Plain text, no code fences.";
 
+/// What the memory-update call is asked after a command (the reference's wording).
+pub const MEMORY_SYSTEM: &str = "Based on the context and interaction, give the updated memory.";
+
+/// What `memory update TEXT` asks.
+pub const MEMORY_FUZZY_SYSTEM: &str =
+    "Based on the user's new information, give the updated memory.";
+
+/// The memory assistant's system prompt, with the reference's concision rule.
+pub fn memory_system(instruction: &str, max_chars: usize) -> String {
+    format!(
+        "You are an assistant maintaining a short memory of a Kubernetes session: the cluster's \
+relevant state, the user's goals and preferences, and what was done. Be concise: the memory must \
+stay under {max_chars} characters. Keep only what helps the next steps; never include secret \
+values. Answer with the new memory text only, no preamble. {instruction}"
+    )
+}
+
+/// The system prompt of `check`: read-only steps, then DONE with the reference's exit codes.
+pub const CHECK_SYSTEM: &str = "You are vibectl check. Decide whether the user's predicate about the \
+Kubernetes cluster is true. Plan one read-only kubectl step at a time (get, describe, logs, events, ...) \
+as a COMMAND action; never plan a command that changes anything. When you know, answer DONE with \
+exit_code 0 if the predicate is TRUE, 1 if it is FALSE, 2 if it is poorly posed or ambiguous, 3 if it \
+cannot be determined, and a one-line explanation.";
+
+/// The system prompt of intelligent apply: draft the manifest to apply.
+pub const APPLY_SYSTEM: &str = "You are vibectl apply. Draft the Kubernetes manifest that fulfils the \
+user's request and answer with a COMMAND action whose commands are [\"apply\"] (plus -n NAMESPACE if \
+needed) and whose yaml_manifest is the complete manifest. The user reviews `kubectl diff` against the \
+live objects before anything is applied.";
+
+/// The system prompt of intelligent edit: draft a patch of one live object.
+pub const EDIT_SYSTEM: &str = "You are vibectl edit. The live object is given as YAML. Draft the change \
+the user asks for as a COMMAND action whose commands are [\"apply\"] and whose yaml_manifest is the \
+complete edited object (keep apiVersion, kind, metadata.name and metadata.namespace; drop status, \
+resourceVersion, uid, creationTimestamp and managedFields). The user reviews `kubectl diff` before \
+anything is applied.";
+
 /// Largest output handed to the model, in characters (head and tail are kept).
 pub const MAX_OUTPUT_CHARS: usize = 20_000;
 

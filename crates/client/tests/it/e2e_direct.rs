@@ -19,12 +19,12 @@ async fn vibe_get_services_runs_kubectl_and_prints_the_summary() {
         "{run:?}"
     );
     // The summary call saw kubectl's real output.
-    let reqs = w.mock.requests();
+    let reqs = w.requests();
     assert_eq!(reqs.len(), 2);
-    let summary_req = reqs[1].body.to_string();
+    let summary_req = reqs[1].clone();
     assert!(summary_req.contains("80/TCP"), "{summary_req}");
     // The planner call asked for structured output.
-    let plan_req = reqs[0].body.to_string();
+    let plan_req = reqs[0].clone();
     assert!(
         plan_req.contains("json_schema") && plan_req.contains("action_type"),
         "{plan_req}"
@@ -140,7 +140,9 @@ async fn kubectl_failure_gets_a_recovery_suggestion() {
 async fn get_wrapper_summarises_and_raw_skips_the_model() {
     let w = World::start().await;
     w.say("Deployment web has 2 of 2 replicas ready.");
-    let run = w.vibectl(&["get", "deployments", "--show-metrics"]).await;
+    let run = w
+        .vibectl(&["get", "deployments", "--show-metrics", "all"])
+        .await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("2 of 2 replicas ready"), "{run:?}");
     assert!(
@@ -172,7 +174,14 @@ async fn auto_loops_until_done() {
         r#"{"action": {"action_type": "DONE", "exit_code": 0, "explanation": "All pods are running."}}"#,
     ));
     let run = w
-        .vibectl(&["auto", "make sure pods run", "--limit", "5"])
+        .vibectl(&[
+            "auto",
+            "make sure pods run",
+            "--limit",
+            "5",
+            "--interval",
+            "0",
+        ])
         .await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("web-1 is running."), "{run:?}");
@@ -180,7 +189,7 @@ async fn auto_loops_until_done() {
     assert!(run.stdout.contains("All pods are running."), "{run:?}");
     assert_eq!(w.llm_calls(), 4);
     // The later plans saw what earlier steps did, through memory.
-    let last = w.mock.requests()[3].body.to_string();
+    let last = w.requests()[3].clone();
     assert!(last.contains("kubectl get pods"), "{last}");
 
     // The limit stops a loop that never says DONE.
@@ -189,7 +198,9 @@ async fn auto_loops_until_done() {
             r#"{"action": {"action_type": "THOUGHT", "text": "thinking"}}"#,
         ));
     }
-    let run = w.vibectl(&["auto", "loop", "--limit", "2"]).await;
+    let run = w
+        .vibectl(&["auto", "loop", "--limit", "2", "--interval", "0"])
+        .await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("stopped after 2 steps"), "{run:?}");
 }
@@ -280,7 +291,7 @@ async fn ctrl_c_stops_auto() {
         r#"{"action": {"action_type": "WAIT", "duration_seconds": 60}}"#,
     ));
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_vibectl"));
-    cmd.args(["auto", "wait for it", "--limit", "3"])
+    cmd.args(["auto", "wait for it", "--limit", "3", "--interval", "0"])
         .env("VIBECTL_CLIENT_CONFIG_DIR", w.config_dir())
         .env("HOME", w.dir.path())
         .stdin(std::process::Stdio::null())
@@ -320,7 +331,9 @@ async fn auto_mode_skips_confirmation_but_never_a_refusal() {
         .say("Deleted web-1.")
         .command(&["get", "pods;", "delete", "svc", "web"])
         .push_onto(&w.mock);
-    let run = w.vibectl(&["auto", "clean up", "--limit", "2"]).await;
+    let run = w
+        .vibectl(&["auto", "clean up", "--limit", "2", "--interval", "0"])
+        .await;
     assert!(
         w.kube.get(Resource::Pods, "default", "web-1").is_none(),
         "{run:?}"

@@ -35,7 +35,9 @@ async fn vibe_through_a_plaintext_server() {
     assert_eq!(run.code, 0, "{run:?}");
     w.plan(&["get", "services"], None);
     w.say("The web service listens on 80.");
-    let run = w.vibectl(&["--show-metrics", "vibe", "get services"]).await;
+    let run = w
+        .vibectl(&["--show-metrics", "sub", "vibe", "get services"])
+        .await;
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("kubectl get services"), "{run:?}");
     assert!(

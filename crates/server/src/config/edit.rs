@@ -248,8 +248,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("server.log_level"), "{e}");
-        set_key(&f, "jwt.secret_key", "s3cret-0123456789-0123456789-0123456789").unwrap();
-        let e = set_key(&f, "jwt.secret_key", "short").unwrap_err().to_string();
+        set_key(
+            &f,
+            "jwt.secret_key",
+            "s3cret-0123456789-0123456789-0123456789",
+        )
+        .unwrap();
+        let e = set_key(&f, "jwt.secret_key", "short")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("at least 32"), "a short secret is refused: {e}");
         #[cfg(unix)]
         assert_eq!(existing_mode(&f), Some(0o600));

@@ -233,11 +233,33 @@ pub async fn handle(
             "the server could not find the requested resource",
         );
     };
-    let mut store = match shared.store.lock() {
+    let watch = method == Method::GET
+        && name.is_none()
+        && query_param(&uri, "watch").is_some_and(|w| w == "true" || w == "1");
+    if sub == Some("portforward") {
+        // The stream upgrade is never answered: kubectl port-forward keeps waiting, like a
+        // forward with no traffic, until it is stopped.
+        tokio::time::sleep(std::time::Duration::from_secs(600)).await;
+        return status(404, "NotFound", "port-forward is not supported");
+    }
+    if watch {
+        // No events ever happen: the watch stays open a moment (so `kubectl wait` and
+        // `rollout status` don't spin), then ends empty.
+        tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+        return (StatusCode::OK, [("content-type", "application/json")], "").into_response();
+    }
+    let mut guard = match shared.store.lock() {
         Ok(s) => s,
         Err(p) => p.into_inner(),
     };
-    if method != Method::GET {
+    // `dryRun=All` (kubectl diff, --dry-run=server): computed on a copy, nothing is kept.
+    let dry_run = query_param(&uri, "dryRun").is_some_and(|d| d == "All");
+    let mut copy = dry_run.then(|| guard.clone());
+    let store = match copy.as_mut() {
+        Some(c) => c,
+        None => &mut *guard,
+    };
+    if method != Method::GET && !dry_run {
         store.mutations.push(format!("{method} {}", uri.path()));
     }
     let ns_key = if resource.namespaced() {
@@ -259,11 +281,6 @@ pub async fn handle(
     };
     match (method.as_str(), name, sub) {
         ("GET", None, None) => {
-            if query_param(&uri, "watch").is_some_and(|w| w == "true" || w == "1") {
-                // No events ever happen: an empty, finished watch.
-                return (StatusCode::OK, [("content-type", "application/json")], "")
-                    .into_response();
-            }
             let items: Vec<Value> = store
                 .list(resource, ns)
                 .into_iter()

@@ -77,7 +77,7 @@ impl Resource {
 pub type Key = (Resource, String, String);
 
 /// All objects, with a resource-version counter.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Store {
     objects: BTreeMap<Key, Value>,
     version: u64,
@@ -267,7 +267,7 @@ fn fill_status(resource: Resource, obj: &mut Value) {
     };
     match resource {
         Resource::Pods => {
-            map.insert("status".into(), json!({"phase": "Running", "containerStatuses": [{"name": "main", "ready": true, "restartCount": 0}]}));
+            map.insert("status".into(), json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}], "containerStatuses": [{"name": "main", "ready": true, "restartCount": 0}]}));
         }
         Resource::Deployments => {
             let replicas = map
@@ -275,7 +275,16 @@ fn fill_status(resource: Resource, obj: &mut Value) {
                 .and_then(|s| s.get("replicas"))
                 .and_then(Value::as_i64)
                 .unwrap_or(1);
-            map.insert("status".into(), json!({"replicas": replicas, "readyReplicas": replicas, "updatedReplicas": replicas, "availableReplicas": replicas}));
+            // Every change is rolled out at once: observedGeneration follows generation.
+            let generation = map
+                .get("metadata")
+                .and_then(|m| m.get("generation"))
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            map.insert("status".into(), json!({"replicas": replicas, "readyReplicas": replicas, "updatedReplicas": replicas, "availableReplicas": replicas,
+                "observedGeneration": generation,
+                "conditions": [{"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                               {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]}));
         }
         Resource::Services => {
             let spec = map.entry("spec").or_insert_with(|| json!({}));

@@ -24,7 +24,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use reply::{Fault, MockReply, MockUsage};
-pub use state::{Disconnect, RecordedRequest, MAX_RECORDED_REQUESTS};
+pub use state::{Disconnect, RecordedRequest, Responder, MAX_RECORDED_REQUESTS};
 
 use state::Shared;
 
@@ -80,6 +80,12 @@ impl MockProvider {
     /// Sets the reply used when the scripted queue is empty.
     pub fn set_default_reply(&self, reply: MockReply) {
         self.shared.set_default_reply(reply);
+    }
+
+    /// Lets `responder` answer the requests it recognises (by their JSON body) without using
+    /// the scripted queue; `None` removes it.
+    pub fn set_responder(&self, responder: Option<Responder>) {
+        self.shared.set_responder(responder);
     }
 
     /// Appends a scripted reply; each authenticated model request consumes one, in order.

@@ -250,7 +250,9 @@ async fn handle(
             return Ok(format.error(&ErrorKind::BadRequest(msg)));
         }
     };
-    let mut reply = shared.next_reply();
+    let mut reply = shared
+        .responder_reply(&body)
+        .unwrap_or_else(|| shared.next_reply());
     // Like a real provider, never bill more output than the request allowed.
     if let Some(cap) = info.max_tokens.or(info.max_completion_tokens) {
         if reply.usage.output_tokens > cap {

@@ -72,10 +72,14 @@ struct DisconnectLog {
     cursor: usize,
 }
 
+/// Answers some requests itself, from their JSON body, before the scripted queue is used.
+pub type Responder = Arc<dyn Fn(&[u8]) -> Option<MockReply> + Send + Sync>;
+
 /// Everything the server tasks and the handle share.
 pub(crate) struct Shared {
     api_key: RwLock<Bytes>,
     default_reply: Mutex<Arc<MockReply>>,
+    responder: Mutex<Option<Responder>>,
     queue: Mutex<VecDeque<MockReply>>,
     queued: AtomicUsize,
     recording: AtomicBool,
@@ -94,6 +98,7 @@ impl Shared {
         Shared {
             api_key: RwLock::new(Bytes::from_static(b"test-key")),
             default_reply: Mutex::new(Arc::new(MockReply::default())),
+            responder: Mutex::new(None),
             queue: Mutex::new(VecDeque::new()),
             queued: AtomicUsize::new(0),
             recording: AtomicBool::new(true),
@@ -130,6 +135,16 @@ impl Shared {
 
     pub(crate) fn pending_replies(&self) -> usize {
         self.queued.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_responder(&self, r: Option<Responder>) {
+        *lock(&self.responder) = r;
+    }
+
+    /// The responder's answer to this request body, if it has one (the queue is untouched).
+    pub(crate) fn responder_reply(&self, body: &[u8]) -> Option<Arc<MockReply>> {
+        let r = lock(&self.responder).clone()?;
+        r(body).map(Arc::new)
     }
 
     /// The next scripted reply, or the default reply when the queue is empty.

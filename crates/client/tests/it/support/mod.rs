@@ -77,6 +77,7 @@ impl World {
             mock,
             env,
         };
+        w.mock.set_responder(Some(memory_responder()));
         let url = w.mock.openai_base_url();
         w.vibectl(&["config", "set", "providers.openai.base_url", &url])
             .await;
@@ -175,10 +176,79 @@ impl World {
         self.mock.push_reply(MockReply::text(text));
     }
 
-    /// Model requests the mock has served.
+    /// Model requests the mock has served, not counting memory updates.
     pub fn llm_calls(&self) -> usize {
-        self.mock.requests().len()
+        self.requests().len()
     }
+
+    /// The bodies of the model requests, not counting memory updates.
+    pub fn requests(&self) -> Vec<String> {
+        self.mock
+            .requests()
+            .iter()
+            .map(|r| r.body.to_string())
+            .filter(|b| !b.contains(MEMORY_MARKER))
+            .collect()
+    }
+
+    /// Memory-update calls the mock has served.
+    pub fn memory_calls(&self) -> usize {
+        self.mock
+            .requests()
+            .iter()
+            .filter(|r| r.body.to_string().contains(MEMORY_MARKER))
+            .count()
+    }
+
+    /// Sets a config key (the run must succeed).
+    pub async fn set(&self, key: &str, value: &str) {
+        let run = self.vibectl(&["config", "set", key, value]).await;
+        assert_eq!(run.code, 0, "config set {key}: {run:?}");
+    }
+
+    /// Scripts a planner answer of any action.
+    pub fn act(&self, action: serde_json::Value) {
+        self.mock
+            .push_reply(vibectl_testkit::script::action(action));
+    }
+}
+
+/// Text only the memory-update calls' prompt contains.
+pub const MEMORY_MARKER: &str = "maintaining a short memory";
+
+/// Answers the memory-update calls as a model would, without using the scripted queue: the new
+/// memory is the old one plus the interaction's action line (or the user's new information).
+pub fn memory_responder() -> vibectl_testkit::Responder {
+    std::sync::Arc::new(|body: &[u8]| {
+        let text = String::from_utf8_lossy(body).into_owned();
+        if !text.contains(MEMORY_MARKER) {
+            return None;
+        }
+        // The text after `marker` up to the end of its line in the JSON body.
+        let after = |marker: &str| -> Option<String> {
+            let rest = &text[text.find(marker)? + marker.len()..];
+            let end = rest.find("\\n").into_iter().chain(rest.find('"')).min()?;
+            Some(rest[..end].to_owned())
+        };
+        let old = text
+            .find("Current memory:\\n")
+            .map(|i| {
+                let rest = &text[i + "Current memory:\\n".len()..];
+                rest[..rest.find('"').unwrap_or(rest.len())].replace("\\n", "\n")
+            })
+            .unwrap_or_default();
+        let old = if old.trim() == "(empty)" {
+            String::new()
+        } else {
+            old
+        };
+        let new = after("Action: ")
+            .or_else(|| after("User's new information:\\n"))
+            .unwrap_or_default();
+        Some(MockReply::text(
+            format!("{}\n- {new}", old.trim()).trim().to_owned(),
+        ))
+    })
 }
 
 /// The server binary of this workspace (built if missing).
