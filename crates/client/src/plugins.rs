@@ -15,6 +15,11 @@ pub const COMPATIBLE_VERSION: &str = "0.11.6";
 /// Largest plugin file read.
 const MAX_PLUGIN_BYTES: u64 = 1 << 20;
 
+/// What makes a plugin's content invalid (the reference's checks), in words for the user.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidPlugin(pub String);
+
 /// A plugin problem, naming the file or plugin and the fix.
 #[derive(Debug, thiserror::Error)]
 pub enum PluginError {
@@ -97,13 +102,13 @@ impl Plugin {
         }
         let text = std::fs::read_to_string(path).map_err(io)?;
         let plugin: Plugin = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-        plugin.validate().map_err(invalid)?;
+        plugin.validate().map_err(|e| invalid(e.0))?;
         Ok(plugin)
     }
 
     /// The reference's checks: name, version, at least one mapping, typed mappings complete,
     /// a compatible version.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), InvalidPlugin> {
         let m = &self.plugin_metadata;
         let id_ok = |s: &str| {
             !s.is_empty()
@@ -112,17 +117,23 @@ impl Plugin {
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         };
         if !id_ok(&m.name) || m.name.starts_with('.') {
-            return Err("plugin_metadata.name must be letters, digits, - _ . (at most 100)".into());
+            return Err(InvalidPlugin(
+                "plugin_metadata.name must be letters, digits, - _ . (at most 100)".into(),
+            ));
         }
         if !id_ok(&m.version) {
-            return Err("plugin_metadata.version is missing or not a plain version".into());
+            return Err(InvalidPlugin(
+                "plugin_metadata.version is missing or not a plain version".into(),
+            ));
         }
         if self.prompt_mappings.is_empty() {
-            return Err("prompt_mappings is empty".into());
+            return Err(InvalidPlugin("prompt_mappings is empty".into()));
         }
         for (key, mapping) in &self.prompt_mappings {
             let Some(obj) = mapping.as_object() else {
-                return Err(format!("prompt_mappings.{key} must be an object"));
+                return Err(InvalidPlugin(format!(
+                    "prompt_mappings.{key} must be an object"
+                )));
             };
             let meta = obj.get("prompt_metadata");
             let flag = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_bool) == Some(true);
@@ -131,23 +142,24 @@ impl Plugin {
                     .is_some_and(|v| !v.is_null() && v.as_str() != Some(""))
             };
             if flag("is_planning_prompt") && !(present("examples") && present("command")) {
-                return Err(format!(
+                return Err(InvalidPlugin(format!(
                     "planning prompt mapping `{key}` needs `examples` and `command`"
-                ));
+                )));
             }
             if flag("is_summary_prompt") && !present("focus_points") && !present("example_format") {
-                return Err(format!(
+                return Err(InvalidPlugin(format!(
                     "summary prompt mapping `{key}` needs `focus_points` or `example_format`"
-                ));
+                )));
             }
         }
         if !m.compatible_vibectl_versions.trim().is_empty()
-            && !version_matches(&m.compatible_vibectl_versions, COMPATIBLE_VERSION)?
+            && !version_matches(&m.compatible_vibectl_versions, COMPATIBLE_VERSION)
+                .map_err(|e| InvalidPlugin(e.to_string()))?
         {
-            return Err(format!(
+            return Err(InvalidPlugin(format!(
                 "it needs vibectl {} and this client is compatible with {COMPATIBLE_VERSION}",
                 m.compatible_vibectl_versions
-            ));
+            )));
         }
         Ok(())
     }
@@ -308,15 +320,17 @@ impl Plugins {
     }
 }
 
+/// A version (or requirement part) that is not dotted numbers.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a version")]
+pub struct NotAVersion(pub String);
+
 /// Whether `version` satisfies a requirement such as `>=0.11.0,<1.0.0`.
-pub fn version_matches(req: &str, version: &str) -> Result<bool, String> {
-    let parse = |v: &str| -> Result<Vec<u64>, String> {
+pub fn version_matches(req: &str, version: &str) -> Result<bool, NotAVersion> {
+    let parse = |v: &str| -> Result<Vec<u64>, NotAVersion> {
         v.trim()
             .split('.')
-            .map(|p| {
-                p.parse::<u64>()
-                    .map_err(|_| format!("`{v}` is not a version"))
-            })
+            .map(|p| p.parse::<u64>().map_err(|_| NotAVersion(v.to_owned())))
             .collect()
     };
     let have = parse(version)?;
@@ -351,6 +365,7 @@ mod tests {
         serde_json::from_str::<Plugin>(json)
             .map_err(|e| e.to_string())?
             .validate()
+            .map_err(|e| e.to_string())
     }
 
     #[test]

@@ -215,8 +215,8 @@ impl Config {
     /// Sets `key` from command-line text, checking it against the schema.
     pub fn set(&mut self, key: &str, raw: &str) -> Result<(), ConfigError> {
         let spec = spec_for(key)?;
-        check_name(key).map_err(|reason| bad(spec, key, reason))?;
-        let value = spec.parse(raw).map_err(|reason| bad(spec, key, reason))?;
+        check_name(key).map_err(|e| bad(spec, key, e))?;
+        let value = spec.parse(raw).map_err(|e| bad(spec, key, e))?;
         if let (true, Some(name)) = (key == "proxy.active", value.as_str()) {
             let names: Vec<String> = self.profiles().into_keys().collect();
             if !names.iter().any(|n| n == name) {
@@ -385,25 +385,29 @@ fn did_you_mean(key: &str) -> String {
     }
 }
 
-fn bad(spec: &KeySpec, key: &str, reason: String) -> ConfigError {
+fn bad(spec: &KeySpec, key: &str, reason: schema::ValueError) -> ConfigError {
     ConfigError::BadValue {
         key: key.to_owned(),
-        reason,
+        reason: reason.to_string(),
         example: spec.example.to_owned(),
     }
 }
 
 /// Checks the name filling a wildcard: provider names are known ones, profile names are simple.
-fn check_name(key: &str) -> Result<(), String> {
+fn check_name(key: &str) -> Result<(), schema::ValueError> {
     let parts: Vec<&str> = key.split('.').collect();
     match parts.as_slice() {
-        ["providers", name, _] if !PROVIDER_NAMES.contains(name) => Err(format!(
-            "unknown provider `{name}`; known: {}",
-            PROVIDER_NAMES.join(", ")
-        )),
-        ["proxy", "profiles", name, _] if !valid_profile_name(name) => Err(format!(
-            "profile name `{name}` must be letters, digits, `-` or `_`"
-        )),
+        ["providers", name, _] if !PROVIDER_NAMES.contains(name) => {
+            Err(schema::ValueError::Name(format!(
+                "unknown provider `{name}`; known: {}",
+                PROVIDER_NAMES.join(", ")
+            )))
+        }
+        ["proxy", "profiles", name, _] if !valid_profile_name(name) => {
+            Err(schema::ValueError::Name(format!(
+                "profile name `{name}` must be letters, digits, `-` or `_`"
+            )))
+        }
         _ => Ok(()),
     }
 }

@@ -57,6 +57,25 @@ pub struct KeySpec {
 
 pub use super::keys::KEYS;
 
+/// Why a value does not fit its key.
+#[derive(Debug, thiserror::Error)]
+pub enum ValueError {
+    /// The value has the wrong type or is out of range.
+    #[error("expected {expected}, got {got}")]
+    Mismatch {
+        /// What the key takes.
+        expected: String,
+        /// What was given, described.
+        got: String,
+    },
+    /// A proxy URL that does not parse.
+    #[error(transparent)]
+    ProxyUrl(#[from] crate::proxy::url::UrlError),
+    /// A name filling a wildcard (provider, profile) that is not allowed.
+    #[error("{0}")]
+    Name(String),
+}
+
 /// Providers whose keys may be configured.
 pub const PROVIDER_NAMES: &[&str] = &["anthropic", "openai", "ollama"];
 
@@ -98,7 +117,7 @@ impl KeySpec {
     }
 
     /// Checks a value read from the file or given on the command line; the error says why.
-    pub fn check(&self, value: &Value) -> Result<(), String> {
+    pub fn check(&self, value: &Value) -> Result<(), ValueError> {
         let ok = match (self.kind, value) {
             (_, Value::Null) => !matches!(
                 self.kind,
@@ -122,7 +141,7 @@ impl KeySpec {
             (Kind::ProxyUrl, Value::String(s)) => {
                 return crate::proxy::url::ProxyUrl::parse(s)
                     .map(|_| ())
-                    .map_err(|e| e.to_string())
+                    .map_err(ValueError::from)
             }
             (Kind::HttpUrl, Value::String(s)) => {
                 s.starts_with("http://") || s.starts_with("https://")
@@ -135,16 +154,15 @@ impl KeySpec {
         if ok {
             Ok(())
         } else {
-            Err(format!(
-                "expected {}, got {}",
-                self.expected(),
-                describe(value)
-            ))
+            Err(ValueError::Mismatch {
+                expected: self.expected(),
+                got: describe(value),
+            })
         }
     }
 
     /// Parses a command-line value into the YAML value to store.
-    pub fn parse(&self, raw: &str) -> Result<Value, String> {
+    pub fn parse(&self, raw: &str) -> Result<Value, ValueError> {
         let raw = raw.trim();
         let value = match self.kind {
             Kind::Bool => match raw.to_ascii_lowercase().as_str() {

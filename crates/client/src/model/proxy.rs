@@ -32,7 +32,9 @@ impl ProxyModel {
             if !i.knows(name) {
                 // The cache may be stale: ask once more before refusing.
                 let fresh = server_info(&client, Duration::ZERO).await?;
-                fresh.check_model(name).map_err(ModelError::Model)?;
+                fresh
+                    .check_model(name)
+                    .map_err(|e| ModelError::Model(e.to_string()))?;
                 info = Some(fresh);
             } else {
                 info = Some(i);

@@ -68,7 +68,7 @@ impl ServerInfo {
 
     /// Checks a model name against the server's models; the error lists close matches and
     /// every model the server offers.
-    pub fn check_model(&self, name: &str) -> Result<(), String> {
+    pub fn check_model(&self, name: &str) -> Result<(), UnknownModel> {
         if self.knows(name) {
             return Ok(());
         }
@@ -109,12 +109,17 @@ impl ServerInfo {
                 }
             })
             .collect();
-        Err(format!(
+        Err(UnknownModel(format!(
             "model `{name}` is not offered by the proxy{hint}\n  the server offers: {}\n  choose one with: vibectl config set llm.model MODEL",
             if offered.is_empty() { "no models".to_owned() } else { offered.join("; ") }
-        ))
+        )))
     }
 }
+
+/// A model name the server does not offer: the message has close matches and every offer.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UnknownModel(pub String);
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct CacheFile {
@@ -213,7 +218,7 @@ mod tests {
         let i = info();
         assert!(i.check_model("claude-4-sonnet").is_ok());
         assert!(i.check_model("anthropic/claude-sonnet-4-0").is_ok());
-        let e = i.check_model("claude-4-sonet").unwrap_err();
+        let e = i.check_model("claude-4-sonet").unwrap_err().to_string();
         assert!(e.contains("did you mean claude-4-sonnet"), "{e}");
         assert!(
             e.contains("the server offers: anthropic/claude-sonnet-4-0 (claude-4-sonnet)"),

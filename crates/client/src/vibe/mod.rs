@@ -150,7 +150,7 @@ impl Session<'_> {
             let problem = match answer {
                 Ok(answer) => match plan::parse(&answer.text) {
                     Ok(action) => return Ok((action, record)),
-                    Err(p) => p,
+                    Err(p) => p.to_string(),
                 },
                 Err(e) if e.is_schema_failure() => e.to_string(),
                 Err(e) => {

@@ -69,29 +69,46 @@ struct Envelope {
     action: Action,
 }
 
+/// What is wrong with a planner answer, in words the corrective retry sends back to the model.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Not JSON at all.
+    #[error("the answer is not JSON: {0}")]
+    NotJson(serde_json::Error),
+    /// JSON, but not an object.
+    #[error("the answer must be one JSON object with an `action` key")]
+    NotObject,
+    /// A top-level key besides `action`.
+    #[error("unexpected top-level key `{0}`; only `action` is allowed")]
+    ExtraKey(String),
+    /// An action of an unknown type, or with missing or extra fields.
+    #[error("the action is malformed: {0}")]
+    Malformed(serde_json::Error),
+    /// A COMMAND without arguments.
+    #[error("COMMAND needs a non-empty `commands` list")]
+    EmptyCommand,
+    /// A WAIT of a negative or non-finite time.
+    #[error("WAIT needs a non-negative `duration_seconds`")]
+    BadWait,
+}
+
 /// Parses the model's answer; the error says what is wrong, for the corrective retry.
-pub fn parse(text: &str) -> Result<Action, String> {
+pub fn parse(text: &str) -> Result<Action, PlanError> {
     let body = strip_fences(text);
-    let value: Value =
-        serde_json::from_str(body).map_err(|e| format!("the answer is not JSON: {e}"))?;
+    let value: Value = serde_json::from_str(body).map_err(PlanError::NotJson)?;
     let Value::Object(map) = &value else {
-        return Err("the answer must be one JSON object with an `action` key".into());
+        return Err(PlanError::NotObject);
     };
     if let Some(extra) = map.keys().find(|k| *k != "action") {
-        return Err(format!(
-            "unexpected top-level key `{extra}`; only `action` is allowed"
-        ));
+        return Err(PlanError::ExtraKey(extra.clone()));
     }
-    let env: Envelope =
-        serde_json::from_value(value).map_err(|e| format!("the action is malformed: {e}"))?;
+    let env: Envelope = serde_json::from_value(value).map_err(PlanError::Malformed)?;
     match &env.action {
-        Action::Command { commands, .. } if commands.is_empty() => {
-            Err("COMMAND needs a non-empty `commands` list".into())
-        }
+        Action::Command { commands, .. } if commands.is_empty() => Err(PlanError::EmptyCommand),
         Action::Wait { duration_seconds }
             if !duration_seconds.is_finite() || *duration_seconds < 0.0 =>
         {
-            Err("WAIT needs a non-negative `duration_seconds`".into())
+            Err(PlanError::BadWait)
         }
         _ => Ok(env.action),
     }
