@@ -196,17 +196,6 @@ impl AcmeSection {
                 format!("must be at most 365, got {}", self.renew_days_before_expiry),
             ));
         }
-        if let Some(p) = &self.ca_cert_file {
-            if !p.is_file() {
-                errs.push(ConfigError::new(
-                    "acme.ca_cert_file",
-                    format!(
-                        "{} is not a readable file (a PEM CA bundle for the directory's HTTPS)",
-                        p.display()
-                    ),
-                ));
-            }
-        }
     }
 }
 

@@ -267,7 +267,7 @@ fn config_set_types_validates_and_writes_atomically() {
             "config",
             "set",
             "jwt.secret_key",
-            "s3cret-value-0123456789",
+            "s3cret-value-0123456789-0123456789",
         ],
         &[],
     );

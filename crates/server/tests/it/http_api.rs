@@ -114,9 +114,14 @@ async fn openai_sdk_chat_and_streams_are_metered_like_grpc() {
     assert_eq!(m["requests"], 4, "{rows}");
     assert_eq!(m["errors"], 0);
     assert_eq!(m["input_tokens"], 4 * 1234);
-    assert_eq!(m["output_tokens"], 4 * 567);
+    // The gRPC call asks for the model's max_output_tokens (100), and a provider bills at most
+    // what was asked for: the mock does too.
+    assert_eq!(m["output_tokens"], 3 * 567 + 100);
     assert_eq!(m["cache_read_tokens"], 4 * 89);
-    assert_eq!(m["cost_pico_usd"], 4 * PICO_OPENAI);
+    assert_eq!(
+        m["cost_pico_usd"],
+        4 * PICO_OPENAI - (567 - 100) * 15_000_000
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -124,7 +129,8 @@ async fn anthropic_sdk_messages_with_the_exact_event_sequence_and_ledger_usage()
     let mock = MockProvider::start().await.unwrap();
     mock.set_default_reply(MockReply::text("hello from claude").usage(U_ANTHROPIC));
     let server = spawn(&config(&mock, "", ""), &[]);
-    let kw = json!({"model": "metered-a", "max_tokens": 100, "system": "be terse",
+    // Room for the mock's 150 output tokens: a provider bills at most max_tokens.
+    let kw = json!({"model": "metered-a", "max_tokens": 200, "system": "be terse",
         "messages": [{"role": "user", "content": "hi"}]});
 
     let r = anthropic(&server, "unused", "create", kw.clone()).await;
@@ -354,7 +360,8 @@ async fn tools_round_trips_within_and_across_formats() {
     mock.push_reply(MockReply::text("streamed from gpt").usage(U_OPENAI));
     let r = anthropic(&server, "t", "final", kw).await;
     assert_eq!(r["text"], "streamed from gpt", "{r}");
-    assert_eq!(r["response"]["usage"]["output_tokens"], 567);
+    // The mock bills 567 output tokens, but never more than the max_tokens sent (50).
+    assert_eq!(r["response"]["usage"]["output_tokens"], 50);
 
     // Anthropic SDK → Anthropic model: tool_use, then tool_result (pass-through).
     mock.push_reply(MockReply::text(r#"{"namespace":"kube-system"}"#));

@@ -211,6 +211,17 @@ impl Acme {
         // instant-acme's default client asks rustls for the process default provider.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let a = &cfg.acme;
+        // Checked here rather than by `config validate`: example configs name files of the
+        // machine they are deployed on (a mounted CA), and must validate anywhere.
+        if let Some(p) = a.ca_cert_file.as_deref().filter(|p| !p.is_file()) {
+            return Err(AcmeError::Config {
+                key: "acme.ca_cert_file",
+                reason: format!(
+                    "{} is not a readable file (a PEM CA bundle for the directory's HTTPS)",
+                    p.display()
+                ),
+            });
+        }
         let dir = state_dir.join(store::ACME_DIR);
         let (cert_path, key_path) = store::paths(state_dir, &a.domains);
         let valid = store::load(&cert_path, &key_path)
