@@ -228,7 +228,9 @@ impl Config {
                 return Err(bad(
                     spec,
                     key,
-                    format!("no proxy profile named `{name}` (profiles: {known})"),
+                    schema::ValueError::Name(format!(
+                        "no proxy profile named `{name}` (profiles: {known})"
+                    )),
                 ));
             }
         }

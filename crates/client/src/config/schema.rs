@@ -259,12 +259,13 @@ mod tests {
     fn parse_checks_type_and_range() {
         let t = lookup("proxy.timeout_seconds").unwrap();
         assert_eq!(t.parse("60").unwrap(), Value::Number(60.into()));
-        assert!(t.parse("0").unwrap_err().contains("1 to 300"));
+        assert!(t.parse("0").unwrap_err().to_string().contains("1 to 300"));
         assert!(t.parse("soon").is_err());
         let c = lookup("display.color").unwrap();
         assert!(c
             .parse("purple")
             .unwrap_err()
+            .to_string()
             .contains("auto, always, never"));
         assert_eq!(
             lookup("display.stream").unwrap().parse("off").unwrap(),
