@@ -4,7 +4,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        if let Ok((cfg, _warnings)) = vibectl_server::config::LoadedConfig::parse(text) {
+        if let Ok((cfg, _warnings)) = vibectl_server::config::ServerConfig::parse(text) {
             let _ = cfg.validate();
         }
     }
