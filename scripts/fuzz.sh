@@ -4,7 +4,8 @@
 # Needs nightly (or RUSTC_BOOTSTRAP=1 on stable) and cargo-fuzz (installed from crates.io when
 # missing). Seeds are in fuzz/seeds/<target>; the growing corpus in fuzz/corpus/<target> (not
 # committed). A crash leaves its input in fuzz/artifacts/<target>/ and fails the script; turn it
-# into a regression test beside the parser (docs/security.md, "Fuzzing").
+# into a regression test beside the parser (docs/security.md, "Fuzzing"). While another cargo
+# build holds the package cache, `cargo fuzz run` waits: run fuzz/target/*/release/<target> directly.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 
