@@ -6,20 +6,22 @@ use serde_json::{json, Value};
 /// Clock ticks per second of `/proc/PID/stat` times (`sysconf(_SC_CLK_TCK)`, 100 on Linux).
 pub const CLK_TCK: f64 = 100.0;
 
+/// One numeric field of `/proc/PID/status` (`VmRSS:`, `Threads:`, ...), its unit dropped.
+pub fn status_field(text: &str, name: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
 /// `VmRSS` and `VmHWM` (KiB) from the text of `/proc/PID/status`.
 pub fn parse_status(text: &str) -> (Option<u64>, Option<u64>) {
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-            })
-    };
-    (field("VmRSS:"), field("VmHWM:"))
+    (status_field(text, "VmRSS:"), status_field(text, "VmHWM:"))
+}
+
+/// How many file descriptors a process holds open (`/proc/PID/fd`), 0 if it cannot be read.
+pub fn open_fds(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
 }
 
 /// User plus system CPU ticks from the text of `/proc/PID/stat`.
@@ -317,6 +319,10 @@ mod tests {
         let text = "Name:\tvibectl-server\nVmPeak:\t  900000 kB\nVmHWM:\t   40960 kB\nVmRSS:\t   20480 kB\n";
         assert_eq!(parse_status(text), (Some(20480), Some(40960)));
         assert_eq!(parse_status(""), (None, None));
+        let text = "Name:\tx\nThreads:\t6\nVmRSS:\tbogus kB\n";
+        assert_eq!(status_field(text, "Threads:"), Some(6));
+        assert_eq!(status_field(text, "VmRSS:"), None);
+        assert!(open_fds(std::process::id()) >= 3);
     }
 
     #[test]

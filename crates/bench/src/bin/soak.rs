@@ -15,6 +15,7 @@ use anyhow::{bail, Context};
 use clap::Parser;
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
+use vibectl_bench::procstat;
 use vibectl_proto::vibectl_llm_proxy_client::VibectlLlmProxyClient;
 use vibectl_proto::{execute_response, ExecuteRequest};
 use vibectl_testkit::{
@@ -336,19 +337,11 @@ struct Reading {
 
 fn sample(pid: u32) -> Reading {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |k: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(k))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64);
+    let field = |k: &str| procstat::status_field(&status, k).unwrap_or(0);
     Reading {
         secs: 0.0,
         rss_kib: field("VmRSS:"),
-        fds,
+        fds: procstat::open_fds(pid),
         threads: field("Threads:"),
     }
 }
