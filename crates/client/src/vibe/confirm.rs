@@ -1,5 +1,7 @@
 //! The confirmation of a planned command: what exactly would run, why it needs a yes, the
 //! manifest's objects with the full YAML one key away, and the reference's choices.
+use super::calls::CallRecord;
+use super::{Session, StepOutcome, VibeError};
 use crate::kube::quote::{terminal_safe, visible};
 use crate::kube::Decision;
 use crate::ui::{NoTerminal, Ui};
@@ -119,5 +121,118 @@ mod tests {
         let text = describe(&d, "kubectl create -f -", Some(m));
         assert!(!text.contains('\x1b'), "{text:?}");
         assert!(text.contains("\\x1b"), "{text:?}");
+    }
+}
+
+/// What a confirmed step does next.
+#[derive(Debug)]
+pub enum Confirmed {
+    /// Go ahead; the user's "yes, and ..." note, if any.
+    Go(Option<String>),
+    /// Stop here (declined or exit); already audited, noted and remembered.
+    Stop(StepOutcome),
+}
+
+/// The step's verb in messages: "run" or "apply".
+#[derive(Clone, Copy, Debug)]
+pub enum StepVerb {
+    /// A planned kubectl command.
+    Run,
+    /// An intelligent apply or edit.
+    Apply,
+}
+
+impl StepVerb {
+    fn past(self) -> &'static str {
+        match self {
+            StepVerb::Run => "run",
+            StepVerb::Apply => "applied",
+        }
+    }
+
+    fn present(self) -> &'static str {
+        match self {
+            StepVerb::Run => "run",
+            StepVerb::Apply => "apply",
+        }
+    }
+}
+
+impl Session<'_> {
+    /// Asks about a planned step. The user's memory notes are remembered; a decline, an exit or
+    /// no terminal is audited as not approved and remembered, so every path records the same.
+    pub(super) async fn confirm_step(
+        &self,
+        request: &str,
+        record: &CallRecord,
+        decision: &Decision,
+        shown: &str,
+        manifest: Option<&str>,
+        verb: StepVerb,
+    ) -> Result<Confirmed, VibeError> {
+        let mut notes = Vec::new();
+        let choice = ask(
+            &self.ui,
+            decision,
+            shown,
+            manifest,
+            self.semiauto(),
+            &mut |n: &str| notes.push(n.to_owned()),
+        );
+        for n in notes {
+            self.remember("", &format!("user note: {n}"), "").await;
+        }
+        let declined = |s: &Self| s.audit(record, Some(shown.to_owned()), Some(false));
+        let choice = match choice {
+            Ok(c) => c,
+            Err(e) => {
+                declined(self);
+                return Err(e.into());
+            }
+        };
+        match choice {
+            Choice::Yes => Ok(Confirmed::Go(None)),
+            Choice::YesAnd(more) => Ok(Confirmed::Go(Some(more))),
+            Choice::Exit => {
+                declined(self);
+                self.ui
+                    .note(&format!("Exiting at your request; not {}.", verb.past()));
+                Ok(Confirmed::Stop(StepOutcome::Exit))
+            }
+            Choice::NoBut(instead) => {
+                declined(self);
+                self.ui.note(&format!("Not {}.", verb.past()));
+                self.remember(
+                    request,
+                    &format!("user declined `{shown}` and said: {instead}"),
+                    "",
+                )
+                .await;
+                Ok(Confirmed::Stop(StepOutcome::Continue))
+            }
+            Choice::No => {
+                declined(self);
+                self.ui.note(&format!("Not {}.", verb.past()));
+                self.remember(
+                    request,
+                    &format!("declined to {} `{shown}`", verb.present()),
+                    "",
+                )
+                .await;
+                Ok(Confirmed::Stop(StepOutcome::Failed(1)))
+            }
+        }
+    }
+
+    /// Remembers the user's "yes, and ..." note once the step is approved.
+    pub(super) async fn remember_approval(&self, request: &str, shown: &str, more: Option<String>) {
+        if let Some(more) = more.filter(|m| !m.is_empty()) {
+            self.remember(
+                request,
+                &format!("user approved `{shown}` and added: {more}"),
+                "",
+            )
+            .await;
+        }
     }
 }

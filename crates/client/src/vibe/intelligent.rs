@@ -1,7 +1,7 @@
 //! Intelligent apply and edit (`apply vibe`, `edit vibe`): the model drafts a manifest (for
 //! edit, from the live object), the user sees `kubectl diff` against the live objects, and
 //! nothing is applied without a yes. The draft goes through the same policy as every plan.
-use super::confirm::{self, Choice};
+use super::confirm::{Confirmed, StepVerb};
 use super::plan::{self, Action};
 use super::{prompts, Session, StepOutcome, VibeError};
 use crate::kube::quote::terminal_safe;
@@ -144,42 +144,25 @@ impl Session<'_> {
                 eprint!("{}", terminal_safe(&diff.stderr));
             }
         }
+        let mut extra_memory = None;
         if !self.yes() {
-            let mut notes = Vec::new();
-            let choice = confirm::ask(
-                &self.ui,
-                &decision,
-                &shown,
-                Some(&manifest),
-                self.semiauto(),
-                &mut |n: &str| notes.push(n.to_owned()),
-            );
-            for n in notes {
-                self.remember("", &format!("user note: {n}"), "").await;
-            }
-            let choice = match choice {
-                Ok(c) => c,
-                Err(e) => {
-                    self.audit(&record, Some(shown.clone()), Some(false));
-                    return Err(e.into());
-                }
-            };
-            match choice {
-                Choice::Yes | Choice::YesAnd(_) => {}
-                Choice::Exit => {
-                    self.audit(&record, Some(shown.clone()), Some(false));
-                    return Ok(StepOutcome::Exit);
-                }
-                Choice::No | Choice::NoBut(_) => {
-                    self.audit(&record, Some(shown.clone()), Some(false));
-                    self.ui.note("Not applied.");
-                    self.remember(request, &format!("declined to apply `{shown}`"), "")
-                        .await;
-                    return Ok(StepOutcome::Failed(1));
-                }
+            match self
+                .confirm_step(
+                    request,
+                    &record,
+                    &decision,
+                    &shown,
+                    Some(&manifest),
+                    StepVerb::Apply,
+                )
+                .await?
+            {
+                Confirmed::Go(more) => extra_memory = more,
+                Confirmed::Stop(outcome) => return Ok(outcome),
             }
         }
         self.audit(&record, Some(shown.clone()), Some(true));
+        self.remember_approval(request, &shown, extra_memory).await;
         let code = self
             .run_and_summarize(
                 &decision.args,

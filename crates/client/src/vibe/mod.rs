@@ -17,7 +17,7 @@ use crate::sanitize::{Hint, Redactions};
 use crate::settings::{Mode, Settings};
 use crate::ui::{NoTerminal, Ui};
 pub use calls::Security;
-use confirm::Choice;
+use confirm::{Confirmed, StepVerb};
 use plan::Action;
 
 /// Why a vibe step stopped.
@@ -237,60 +237,23 @@ impl Session<'_> {
             Verdict::Run => self.semiauto(),
         };
         if ask {
-            let mut notes = Vec::new();
-            let choice = confirm::ask(
-                &self.ui,
-                &decision,
-                &shown,
-                yaml_manifest.as_deref(),
-                self.semiauto(),
-                &mut |n: &str| notes.push(n.to_owned()),
-            );
-            for n in notes {
-                self.remember("", &format!("user note: {n}"), "").await;
-            }
-            let choice = match choice {
-                Ok(c) => c,
-                Err(e) => {
-                    self.audit(&record, Some(shown.clone()), Some(false));
-                    return Err(e.into());
-                }
-            };
-            match choice {
-                Choice::Yes => {}
-                Choice::YesAnd(more) => extra_memory = Some(more),
-                Choice::Exit => {
-                    self.audit(&record, Some(shown.clone()), Some(false));
-                    self.ui.note("Exiting at your request; not run.");
-                    return Ok(StepOutcome::Exit);
-                }
-                Choice::No | Choice::NoBut(_) => {
-                    self.audit(&record, Some(shown.clone()), Some(false));
-                    self.ui.note("Not run.");
-                    if let Choice::NoBut(instead) = &choice {
-                        self.remember(
-                            request,
-                            &format!("user declined `{shown}` and said: {instead}"),
-                            "",
-                        )
-                        .await;
-                        return Ok(StepOutcome::Continue);
-                    }
-                    self.remember(request, &format!("declined to run `{shown}`"), "")
-                        .await;
-                    return Ok(StepOutcome::Failed(1));
-                }
+            match self
+                .confirm_step(
+                    request,
+                    &record,
+                    &decision,
+                    &shown,
+                    yaml_manifest.as_deref(),
+                    StepVerb::Run,
+                )
+                .await?
+            {
+                Confirmed::Go(more) => extra_memory = more,
+                Confirmed::Stop(outcome) => return Ok(outcome),
             }
         }
         self.audit(&record, Some(shown.clone()), Some(true));
-        if let Some(more) = extra_memory.filter(|m| !m.is_empty()) {
-            self.remember(
-                request,
-                &format!("user approved `{shown}` and added: {more}"),
-                "",
-            )
-            .await;
-        }
+        self.remember_approval(request, &shown, extra_memory).await;
         if live {
             let code = self.run_live(&decision.args, Some(request)).await?;
             return Ok(if code == 0 {
