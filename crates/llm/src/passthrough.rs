@@ -4,7 +4,6 @@
 //! answer is read with a size bound, and usage is read from the answer or the stream for
 //! metering. Nothing here re-encodes the body.
 use bytes::Bytes;
-use eventsource_stream::{EventStreamError, Eventsource};
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use reqwest::header::HeaderMap;
@@ -140,32 +139,15 @@ impl RawEndpoint {
             WireFormat::Anthropic => (Anthropic::decode_event, Anthropic::UNFINISHED),
             _ => (OpenAi::decode_event, OpenAi::UNFINISHED),
         };
-        let sse = resp.bytes_stream().eventsource();
+        let sse = crate::sse::bounded_events(resp.bytes_stream());
         let events = futures::stream::unfold(Some(sse), move |state| {
             let client = client.clone();
             async move {
                 let mut sse = state?;
-                let ev = match sse.next().await {
-                    None => {
-                        let err = ProviderError::Unavailable {
-                            status: None,
-                            message: unfinished.into(),
-                            detail: None,
-                        };
-                        return Some((Err(err), None));
-                    }
-                    Some(Err(EventStreamError::Transport(e))) => {
-                        return Some((Err(client.transport_error(e)), None))
-                    }
-                    Some(Err(e)) => {
-                        let err = ProviderError::Unavailable {
-                            status: None,
-                            message: "stream interrupted: not a valid event stream".into(),
-                            detail: Some(e.to_string()),
-                        };
-                        return Some((Err(err), None));
-                    }
-                    Some(Ok(ev)) => ev,
+                let mut transport = |e| client.transport_error(e);
+                let ev = match crate::sse::next_event(&mut sse, &mut transport, unfinished).await {
+                    Ok(ev) => ev,
+                    Err(err) => return Some((Err(err), None)),
                 };
                 // `message` is what an unnamed event is called; forward it unnamed, as sent.
                 let event = if ev.event == "message" {

@@ -17,7 +17,7 @@ pub const MAX_SSE_EVENT_BYTES: usize = 1 << 20;
 
 /// A transport error, or an event over [`MAX_SSE_EVENT_BYTES`].
 #[derive(Debug)]
-enum Guarded<E> {
+pub(crate) enum Guarded<E> {
     Transport(E),
     TooLong,
 }
@@ -81,6 +81,52 @@ where
     })
 }
 
+/// The SSE events of `bytes`, none over [`MAX_SSE_EVENT_BYTES`].
+pub(crate) fn bounded_events<S, B, E>(
+    bytes: S,
+) -> impl Stream<Item = Result<Event, EventStreamError<Guarded<E>>>> + Send + Unpin
+where
+    S: Stream<Item = Result<B, E>> + Send + Unpin,
+    B: AsRef<[u8]>,
+{
+    bounded(bytes).eventsource()
+}
+
+/// The next event of a [`bounded_events`] stream. A body that ends here yields `unfinished`
+/// as `PROVIDER_UNAVAILABLE`; `transport` classifies the byte stream's own errors.
+pub(crate) async fn next_event<St, E, T>(
+    sse: &mut St,
+    transport: &mut T,
+    unfinished: &'static str,
+) -> Result<Event, ProviderError>
+where
+    St: Stream<Item = Result<Event, EventStreamError<Guarded<E>>>> + Unpin,
+    E: std::fmt::Display,
+    T: FnMut(E) -> ProviderError,
+{
+    match sse.next().await {
+        None => Err(ProviderError::Unavailable {
+            status: None,
+            message: unfinished.into(),
+            detail: None,
+        }),
+        Some(Err(EventStreamError::Transport(Guarded::Transport(e)))) => Err(transport(e)),
+        Some(Err(EventStreamError::Transport(Guarded::TooLong))) => Err(ProviderError::Protocol {
+            message: format!(
+                "the provider sent a stream event over {MAX_SSE_EVENT_BYTES} bytes \
+                 (the limit of one event); the stream was stopped"
+            ),
+            detail: None,
+        }),
+        Some(Err(e)) => Err(ProviderError::Unavailable {
+            status: None,
+            message: "stream interrupted: not a valid event stream".into(),
+            detail: Some(e.to_string()),
+        }),
+        Some(Ok(ev)) => Ok(ev),
+    }
+}
+
 /// What a wire format makes of one SSE event.
 pub enum Step {
     /// Yield this event.
@@ -129,7 +175,7 @@ where
     T: FnMut(E) -> ProviderError + Send + 'static,
     F: FnMut(&SseEvent) -> Step + Send + 'static,
 {
-    let sse = bounded(bytes).eventsource();
+    let sse = bounded_events(bytes);
     // The state carries an event still to yield: the second of a `Step::EmitTwo`.
     let start = Some((sse, decode, transport, None::<StreamEvent>));
     futures::stream::unfold(start, move |state| async move {
@@ -138,37 +184,9 @@ where
             return Some((Ok(item), Some((sse, decode, transport, None))));
         }
         loop {
-            let ev = match sse.next().await {
-                None => {
-                    let err = ProviderError::Unavailable {
-                        status: None,
-                        message: unfinished.into(),
-                        detail: None,
-                    };
-                    return Some((Err(err), None));
-                }
-                Some(Err(EventStreamError::Transport(Guarded::Transport(e)))) => {
-                    return Some((Err(transport(e)), None));
-                }
-                Some(Err(EventStreamError::Transport(Guarded::TooLong))) => {
-                    let err = ProviderError::Protocol {
-                        message: format!(
-                            "the provider sent a stream event over {MAX_SSE_EVENT_BYTES} bytes \
-                             (the limit of one event); the stream was stopped"
-                        ),
-                        detail: None,
-                    };
-                    return Some((Err(err), None));
-                }
-                Some(Err(e)) => {
-                    let err = ProviderError::Unavailable {
-                        status: None,
-                        message: "stream interrupted: not a valid event stream".into(),
-                        detail: Some(e.to_string()),
-                    };
-                    return Some((Err(err), None));
-                }
-                Some(Ok(ev)) => ev,
+            let ev = match next_event(&mut sse, &mut transport, unfinished).await {
+                Ok(ev) => ev,
+                Err(err) => return Some((Err(err), None)),
             };
             let (item, pending) = match decode(&ev) {
                 Step::Emit(item) => (item, None),

@@ -341,3 +341,58 @@ async fn connect_failure_tells_callers_nothing_about_the_base_url() {
     );
     assert!(log.contains("Connection refused"), "{log}");
 }
+
+/// A pass-through stream whose provider never ends an event is stopped at the event bound
+/// (the same bound as a decoded stream), not buffered without end.
+#[tokio::test]
+async fn passthrough_stream_with_an_endless_event_is_stopped_at_the_bound() {
+    use futures::StreamExt;
+    use vibectl_llm::passthrough::RawEndpoint;
+    use vibectl_llm::sse::MAX_SSE_EVENT_BYTES;
+    use vibectl_llm::{ProviderSettings, WireFormat};
+
+    let (addr, mut ended) = serve(|mut sock| async move {
+        read_head(&mut sock).await;
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                    transfer-encoding: chunked\r\n\r\n";
+        let first = "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\ndata: ";
+        let start = format!("{head}{:x}\r\n{first}\r\n", first.len());
+        if sock.write_all(start.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = format!("{:x}\r\n{}\r\n", 65536, "x".repeat(65536));
+        while sock.write_all(chunk.as_bytes()).await.is_ok() {}
+    })
+    .await;
+    let settings = ProviderSettings {
+        name: "openai".into(),
+        wire: WireFormat::Openai,
+        base_url: format!("http://{addr}/v1"),
+        api_key: None,
+        retry: RetryPolicy::none(),
+    };
+    let raw = RawEndpoint::new(&settings, http_client().unwrap()).unwrap();
+    let body = bytes::Bytes::from_static(br#"{"model":"m","stream":true,"messages":[]}"#);
+    let stream = raw
+        .stream(body, &reqwest::header::HeaderMap::new())
+        .await
+        .unwrap();
+    let items: Vec<_> = tokio::time::timeout(Duration::from_secs(60), stream.events.collect())
+        .await
+        .expect("the stream ends although the provider's event never does");
+    assert_eq!(items.len(), 2, "the first event, then the error");
+    assert_eq!(
+        items[0].as_ref().unwrap().data,
+        r#"{"choices":[{"delta":{"content":"hi"}}]}"#
+    );
+    let err = items[1].as_ref().unwrap_err();
+    assert_eq!(err.code(), ErrorCode::ExecutionFailed, "{err}");
+    assert!(
+        err.to_string()
+            .contains(&format!("over {MAX_SSE_EVENT_BYTES} bytes")),
+        "{err}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), ended.recv())
+        .await
+        .expect("we hung up");
+}
