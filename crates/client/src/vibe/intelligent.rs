@@ -117,11 +117,7 @@ impl Session<'_> {
                 self.kubectl.display(&commands)
             ));
         }
-        let shown = self.kubectl.display(&decision.args);
-        match explanation.as_deref().map(|e| self.shown(e)) {
-            Some(e) if !e.is_empty() => self.ui.plan(&format!("{shown}  # {e}")),
-            _ => self.ui.plan(&shown),
-        }
+        let shown = self.show_plan(&decision, explanation.as_deref());
         if decision.verdict == Verdict::Refuse {
             self.audit(&record, Some(shown.clone()), Some(false));
             let why = decision.why();

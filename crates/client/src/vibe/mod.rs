@@ -179,6 +179,17 @@ impl Session<'_> {
         terminal_safe(&self.clean(text, Hint::None).0)
     }
 
+    /// Prints the planned command with the model's explanation (sanitised); returns the
+    /// command as shown.
+    fn show_plan(&self, decision: &Decision, explanation: Option<&str>) -> String {
+        let shown = self.kubectl.display(&decision.args);
+        match explanation.map(|e| self.shown(e)) {
+            Some(e) if !e.is_empty() => self.ui.plan(&format!("{shown}  # {e}")),
+            _ => self.ui.plan(&shown),
+        }
+        shown
+    }
+
     /// The system fragments of a call: the base prompt, the plugins' text for `prompt_key`,
     /// and the user's custom instructions.
     pub fn system(&self, base: &str, prompt_key: &str) -> Vec<String> {
@@ -215,11 +226,7 @@ impl Session<'_> {
                 ));
             }
         }
-        let shown = self.kubectl.display(&decision.args);
-        match explanation.as_deref().map(|e| self.shown(e)) {
-            Some(e) if !e.is_empty() => self.ui.plan(&format!("{shown}  # {e}")),
-            _ => self.ui.plan(&shown),
-        }
+        let shown = self.show_plan(&decision, explanation.as_deref());
         let mut extra_memory = None;
         let ask = match decision.verdict {
             Verdict::Refuse => {
