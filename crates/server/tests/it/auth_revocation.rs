@@ -13,12 +13,13 @@ use vibectl_testkit::{MockProvider, ServerProcess};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_running_server_honours_revocation_quickly() {
-    let dir = tempfile::tempdir().unwrap();
+    let AuthSetup {
+        dir,
+        mock: _mock,
+        cfg_text,
+        cfg,
+    } = AuthSetup::new(false).await;
     let d = dir.path();
-    let mock = MockProvider::start().await.unwrap();
-    let cfg_text = auth_config(&mock, d, false);
-    let cfg = d.join("config.yaml");
-    std::fs::write(&cfg, &cfg_text).unwrap();
     let server = ServerProcess::spawn(&common::server_bin(), &cfg_text, &[], &[]).expect("server");
     let mut c = plain_client(server.addr).await;
     let token = issue(&cfg, d, "bob");

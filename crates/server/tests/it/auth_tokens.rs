@@ -13,7 +13,7 @@ use jsonwebtoken::Algorithm;
 use secure::*;
 use tonic::Code;
 use vibectl_proto::GetServerInfoRequest;
-use vibectl_testkit::{MockProvider, ServerProcess};
+use vibectl_testkit::ServerProcess;
 
 fn b64(v: &serde_json::Value) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap())
@@ -32,12 +32,13 @@ async fn wait_for_audit(path: &Path, lines: usize) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_tokens_are_refused_and_valid_ones_pass() {
-    let dir = tempfile::tempdir().unwrap();
+    let AuthSetup {
+        dir,
+        mock,
+        cfg_text,
+        cfg,
+    } = AuthSetup::new(true).await;
     let d = dir.path();
-    let mock = MockProvider::start().await.unwrap();
-    let cfg_text = auth_config(&mock, d, true);
-    let cfg = d.join("config.yaml");
-    std::fs::write(&cfg, &cfg_text).unwrap();
     let out = d.to_str().unwrap();
     cli_ok(
         &cfg,

@@ -17,12 +17,13 @@ use crate::secure::*;
 /// "revoked").
 #[tokio::test(flavor = "multi_thread")]
 async fn a_revocation_after_a_torn_append_takes_effect() {
-    let dir = tempfile::tempdir().unwrap();
+    let AuthSetup {
+        dir,
+        mock: _mock,
+        cfg_text,
+        cfg,
+    } = AuthSetup::new(false).await;
     let d = dir.path();
-    let mock = MockProvider::start().await.unwrap();
-    let cfg_text = auth_config(&mock, d, false);
-    let cfg = d.join("config.yaml");
-    std::fs::write(&cfg, &cfg_text).unwrap();
     let token = issue(&cfg, d, "carol");
     let server = ServerProcess::spawn(&common::server_bin(), &cfg_text, &[], &[]).expect("server");
     let mut c = plain_client(server.addr).await;
@@ -58,12 +59,13 @@ async fn a_revocation_after_a_torn_append_takes_effect() {
 /// A damaged line in the middle of the registry: the server refuses to start, loudly.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_corrupt_registry_refuses_to_start_with_the_fix() {
-    let dir = tempfile::tempdir().unwrap();
+    let AuthSetup {
+        dir,
+        mock: _mock,
+        cfg_text,
+        cfg,
+    } = AuthSetup::new(false).await;
     let d = dir.path();
-    let mock = MockProvider::start().await.unwrap();
-    let cfg_text = auth_config(&mock, d, false);
-    let cfg = d.join("config.yaml");
-    std::fs::write(&cfg, &cfg_text).unwrap();
     let token = issue(&cfg, d, "dave");
     cli_ok(&cfg, d, &["tokens", "revoke", &jti_of(&token)]);
     let reg = d.join("tokens.jsonl");

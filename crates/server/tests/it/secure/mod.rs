@@ -16,6 +16,35 @@ pub const SECRET: &str = "test-secret-0123456789-abcdefghijklmnop";
 /// The audience the table server requires.
 pub const AUDIENCE: &str = "vibectl-test";
 
+/// A state dir holding an auth config (tokens in the dir), and the mock provider it points at.
+pub struct AuthSetup {
+    /// The state dir (removed on drop).
+    pub dir: tempfile::TempDir,
+    /// The provider.
+    pub mock: vibectl_testkit::MockProvider,
+    /// The config's text.
+    pub cfg_text: String,
+    /// Where the config was written (`DIR/config.yaml`).
+    pub cfg: std::path::PathBuf,
+}
+
+impl AuthSetup {
+    /// A fresh dir, mock and config; `with_keys` as for [`auth_config`].
+    pub async fn new(with_keys: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mock = vibectl_testkit::MockProvider::start().await.unwrap();
+        let cfg_text = auth_config(&mock, dir.path(), with_keys);
+        let cfg = dir.path().join("config.yaml");
+        std::fs::write(&cfg, &cfg_text).unwrap();
+        AuthSetup {
+            dir,
+            mock,
+            cfg_text,
+            cfg,
+        }
+    }
+}
+
 /// Unix seconds now.
 pub fn now() -> u64 {
     SystemTime::now()
