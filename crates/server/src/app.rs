@@ -194,6 +194,7 @@ impl App {
                 limiter: Arc::clone(&self.limiter),
                 auth: self.authenticator.clone(),
                 state_dir: self.state_dir.clone(),
+                started: self.cfg.clone(),
             }
             .watch(Duration::from_secs(2)),
         );

@@ -28,6 +28,61 @@ pub struct Reloader {
     pub auth: Option<Arc<Authenticator>>,
     /// Where generated secrets and keys live.
     pub state_dir: PathBuf,
+    /// The config the server started with: a reload that changes one of its restart-only keys
+    /// says so, naming the keys, rather than ignoring them silently.
+    pub started: ServerConfig,
+}
+
+/// The keys a reload cannot apply to a running server (the listener and its bounds, TLS and
+/// ACME, turning auth on or off, logging, the audit log, the state store, the metrics listener,
+/// the HTTP APIs).
+pub fn restart_only_changes(running: &ServerConfig, new: &ServerConfig) -> Vec<&'static str> {
+    fn differs<T: serde::Serialize>(a: &T, b: &T) -> bool {
+        serde_json::to_value(a).ok() != serde_json::to_value(b).ok()
+    }
+    // `--state-dir` overrides `state.dir` at start and not on reload; the dir in use is fixed
+    // either way, so it is left out rather than reported changed on every reload.
+    fn state_but_dir(c: &ServerConfig) -> crate::config::StateSection {
+        crate::config::StateSection {
+            dir: None,
+            ..c.state.clone()
+        }
+    }
+    let (r, n) = (&running.server, &new.server);
+    let checks: [(&'static str, bool); 15] = [
+        ("server.host", r.host != n.host),
+        ("server.port", r.port != n.port),
+        ("server.require_auth", r.require_auth != n.require_auth),
+        ("server.max_workers", r.max_workers != n.max_workers),
+        ("server.log_level", r.log_level != n.log_level),
+        ("server.log_format", r.log_format != n.log_format),
+        (
+            "server.shutdown_grace_seconds",
+            r.shutdown_grace_seconds != n.shutdown_grace_seconds,
+        ),
+        (
+            "server.connections",
+            differs(&r.connections, &n.connections),
+        ),
+        (
+            "server.max_calls_in_flight",
+            r.max_calls_in_flight != n.max_calls_in_flight,
+        ),
+        ("tls", differs(&running.tls, &new.tls)),
+        ("acme", differs(&running.acme, &new.acme)),
+        ("audit", differs(&running.audit, &new.audit)),
+        (
+            "state",
+            differs(&state_but_dir(running), &state_but_dir(new)),
+        ),
+        ("metrics", differs(&running.metrics, &new.metrics)),
+        ("http", differs(&running.http, &new.http)),
+    ];
+    checks
+        .into_iter()
+        .filter(|(_, changed)| *changed)
+        .map(|(k, _)| k)
+        .collect()
 }
 
 fn stamp(path: &std::path::Path) -> Option<(SystemTime, u64)> {
@@ -71,6 +126,15 @@ impl Reloader {
                             return false;
                         }
                     }
+                }
+                let ignored = restart_only_changes(&self.started, &cfg);
+                if !ignored.is_empty() {
+                    tracing::warn!(
+                        trigger = why,
+                        "config reload: {} changed and take effect only after a restart; the \
+                         running values are kept",
+                        ignored.join(", ")
+                    );
                 }
                 self.cell.set(Arc::new(state));
                 self.limiter.set_limits(cfg.server.limits.clone());
@@ -124,5 +188,37 @@ impl Reloader {
                 self.reload("file changed").await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn restart_only_keys_are_named_and_reloadable_ones_are_not() {
+        let running = ServerConfig::default();
+        let mut new = running.clone();
+        assert!(restart_only_changes(&running, &new).is_empty());
+        new.server.name = "renamed".into();
+        new.server.limits.global.max_requests_per_minute = Some(5);
+        assert!(
+            restart_only_changes(&running, &new).is_empty(),
+            "both reload"
+        );
+        new.server.max_calls_in_flight += 1;
+        new.server.connections.max_open += 1;
+        new.tls.enabled = !new.tls.enabled;
+        new.http.max_body_bytes += 1;
+        assert_eq!(
+            restart_only_changes(&running, &new),
+            [
+                "server.connections",
+                "server.max_calls_in_flight",
+                "tls",
+                "http"
+            ]
+        );
     }
 }

@@ -136,6 +136,24 @@ async fn limits_reload_on_sighup_and_a_bad_edit_is_refused() {
     c.execute(request(Some("metered"), "q")).await.unwrap();
     let (kind, _) = refusal(&c.execute(request(Some("metered"), "q")).await.unwrap_err());
     assert_eq!(kind, "rpm");
+    assert!(
+        !server.stderr().contains("only after a restart"),
+        "{}",
+        server.stderr()
+    );
+
+    // A restart-only key changed with the limits: the limits apply, the key is named.
+    let with_listener_change = format!("  max_calls_in_flight: 7\n{tight}");
+    std::fs::write(&path, config(&mock, &with_listener_change, "")).unwrap();
+    server.signal("HUP").unwrap();
+    wait_log(&server, "configuration reloaded", 2);
+    assert!(
+        server
+            .stderr()
+            .contains("server.max_calls_in_flight changed and take effect only after a restart"),
+        "{}",
+        server.stderr()
+    );
 
     std::fs::write(
         &path,
