@@ -14,3 +14,4 @@ mod e2e_direct;
 mod e2e_proxy;
 mod fake_kube;
 mod proxy_retries;
+mod rollout;
