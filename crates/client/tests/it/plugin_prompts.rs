@@ -191,7 +191,7 @@ async fn precedence_picks_between_two_plugins_mapping_the_same_key() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_update_and_recovery_mappings_replace_their_parts() {
+async fn memory_update_recovery_and_check_mappings_replace_their_parts() {
     let w = World::start().await;
     install(
         &w,
@@ -201,7 +201,9 @@ async fn memory_update_and_recovery_mappings_replace_their_parts() {
                 "memory_update": {"system_instructions": "Keep the memory as a list of tickets.",
                     "user_template": "Tickets so far: {current_memory} / new: {update_text}"},
                 "recovery_suggestions": {"task_description": "You are the web team's runbook.",
-                    "context_instructions": "Answer with a runbook step number."}
+                    "context_instructions": "Answer with a runbook step number."},
+                "check_plan": {"task_description": "You judge the web team's predicates.",
+                    "context_instructions": "Decide from the pods only."}
             }),
         ),
     )
@@ -233,5 +235,17 @@ async fn memory_update_and_recovery_mappings_replace_their_parts() {
             && rec.contains("Answer with a runbook step number.")
             && !rec.contains("A kubectl command failed."),
         "{rec}"
+    );
+    // `check`: the plugin's task replaces ours (the reference reads these fields with getattr,
+    // so there they are ignored; ours applies them as its code intends).
+    w.act(json!({"action_type": "DONE", "exit_code": 0, "explanation": "web-1 runs"}));
+    let run = w.vibectl(&["check", "web-1 is running"]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    let check = last_request(&w);
+    assert!(
+        check.contains("You judge the web team's predicates.")
+            && check.contains("Decide from the pods only.")
+            && !check.contains("You are vibectl check."),
+        "{check}"
     );
 }

@@ -9,6 +9,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+mod mapping;
+use mapping::given;
+pub use mapping::Mapping;
+
 /// The reference version whose plugins we accept (`compatible_vibectl_versions` is checked
 /// against it).
 pub const COMPATIBLE_VERSION: &str = "0.11.6";
@@ -168,81 +172,6 @@ impl Plugin {
     }
 }
 
-/// One plugin's mapping for one prompt key: the parts that replace the built-in prompt's
-/// (description, focus_points, example_format, examples, command, task_description, ...).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Mapping {
-    /// The plugin it comes from.
-    pub plugin: String,
-    fields: Map<String, Value>,
-}
-
-/// Whether a value counts as given, as Python's truthiness decides for the reference.
-fn given(v: &Value) -> bool {
-    match v {
-        Value::Null | Value::Bool(false) => false,
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-        Value::Number(_) | Value::Bool(true) => true,
-    }
-}
-
-impl Mapping {
-    /// A field, when given (not null, not empty).
-    pub fn value(&self, field: &str) -> Option<&Value> {
-        self.fields.get(field).filter(|v| given(v))
-    }
-
-    /// A text field (a non-string value is shown as JSON).
-    pub fn text(&self, field: &str) -> Option<String> {
-        self.value(field).map(|v| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-    }
-
-    /// A list-of-lines field (`focus_points`, `example_format`); a single string is one line.
-    pub fn lines(&self, field: &str) -> Vec<String> {
-        match self.value(field) {
-            Some(Value::Array(a)) => a
-                .iter()
-                .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
-                .collect(),
-            Some(Value::String(s)) => vec![s.clone()],
-            Some(other) => vec![other.to_string()],
-            None => Vec::new(),
-        }
-    }
-
-    fn flag(&self, name: &str) -> Option<bool> {
-        let meta = self.fields.get("prompt_metadata")?.as_object()?;
-        meta.get(name).map(given)
-    }
-
-    /// A planning prompt: `prompt_metadata.is_planning_prompt`, else (the reference's legacy
-    /// rule) it has examples.
-    pub fn is_planning_prompt(&self) -> bool {
-        self.flag("is_planning_prompt").unwrap_or_else(|| {
-            self.fields
-                .get("examples")
-                .is_some_and(|v| !v.is_null() && v.as_str() != Some(""))
-        })
-    }
-
-    /// A summary prompt: `prompt_metadata.is_summary_prompt`, else it has focus_points or
-    /// example_format.
-    pub fn is_summary_prompt(&self) -> bool {
-        self.flag("is_summary_prompt").unwrap_or_else(|| {
-            ["focus_points", "example_format"].iter().any(|k| {
-                self.fields
-                    .get(*k)
-                    .is_some_and(|v| !v.is_null() && v.as_str() != Some(""))
-            })
-        })
-    }
-}
-
 /// The plugins directory, as the reference keeps it.
 pub fn dir() -> Result<PathBuf, PluginError> {
     std::env::var_os("HOME")
@@ -356,10 +285,7 @@ impl Plugins {
     pub fn mapping(&self, key: &str) -> Option<Mapping> {
         self.ordered.iter().find_map(|p| {
             let fields = p.prompt_mappings.get(key)?.as_object()?.clone();
-            Some(Mapping {
-                plugin: p.plugin_metadata.name.clone(),
-                fields,
-            })
+            Some(Mapping::new(&p.plugin_metadata.name, fields))
         })
     }
 
@@ -494,10 +420,8 @@ mod tests {
 
     #[test]
     fn the_first_plugin_mapping_a_key_decides() {
-        let mapping = |fields: serde_json::Value| Mapping {
-            plugin: "p".into(),
-            fields: fields.as_object().unwrap().clone(),
-        };
+        let mapping =
+            |fields: serde_json::Value| Mapping::new("p", fields.as_object().unwrap().clone());
         // The reference's legacy detection when prompt_metadata says nothing.
         assert!(mapping(serde_json::json!({"examples": [["a", {}]]})).is_planning_prompt());
         assert!(mapping(serde_json::json!({"focus_points": ["x"]})).is_summary_prompt());
