@@ -176,9 +176,15 @@ async fn llm_command(
         }
         Command::Rollout(r) => {
             let (sub, a) = r.command.parts();
-            let verb = format!("rollout {sub}");
             let mut a = a.clone();
             a.common.merge(&r.common);
+            // `rollout vibe REQUEST`: any rollout subcommand, planned (the reference's spelling).
+            let verb = if sub == "vibe" {
+                a.args.insert(0, "vibe".to_owned());
+                "rollout".to_owned()
+            } else {
+                format!("rollout {sub}")
+            };
             commands::kubectl_style(&verb, Style::Summary, &a, None, global, cfg).await
         }
         _ => anyhow::bail!("internal: unexpected command"),

@@ -200,7 +200,7 @@ pub enum RolloutCommand {
     /// `kubectl rollout history ...` plus a summary.
     #[command(after_help = "Example:\n  vibectl rollout history deployment/web")]
     History(KubectlArgs),
-    /// `kubectl rollout undo ...` (asks first, unless --yes or --mode auto).
+    /// `kubectl rollout undo ...` plus a summary (asks first, unless --yes or --mode auto).
     #[command(after_help = "Example:\n  vibectl rollout undo deployment/web --to-revision=1")]
     Undo(KubectlArgs),
     /// `kubectl rollout restart ...` plus a summary.
@@ -212,6 +212,11 @@ pub enum RolloutCommand {
     /// `kubectl rollout resume ...` plus a summary.
     #[command(after_help = "Example:\n  vibectl rollout resume deployment/web")]
     Resume(KubectlArgs),
+    /// Plan any `kubectl rollout ...` from a request (the policy decides run / confirm / refuse).
+    #[command(
+        after_help = "Examples:\n  vibectl rollout vibe \"undo web to the previous version\"\n  vibectl rollout vibe \"history of the web deployment\""
+    )]
+    Vibe(KubectlArgs),
 }
 
 impl RolloutCommand {
@@ -224,6 +229,7 @@ impl RolloutCommand {
             RolloutCommand::Restart(a) => ("restart", a),
             RolloutCommand::Pause(a) => ("pause", a),
             RolloutCommand::Resume(a) => ("resume", a),
+            RolloutCommand::Vibe(a) => ("vibe", a),
         }
     }
 }

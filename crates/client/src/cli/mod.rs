@@ -273,7 +273,7 @@ pub enum Command {
     /// Install, list, update, remove and order prompt plugins (the reference's file format).
     #[command(
         subcommand,
-        after_help = "Examples:\n  vibectl plugin install my-plugin.json\n  vibectl plugin list\n  vibectl plugin precedence set my-plugin\n  vibectl plugin uninstall my-plugin"
+        after_help = "A plugin's prompt_mappings replace the built-in prompts they name (get_resource_summary,\nrollout_plan, vibe_plan, ...); the first plugin in plugins.precedence that maps a key wins.\n\nExamples:\n  vibectl plugin install my-plugin.json\n  vibectl plugin list\n  vibectl plugin precedence set my-plugin\n  vibectl plugin uninstall my-plugin"
     )]
     Plugin(PluginCommand),
     /// Show, export and locate the audit log of LLM requests (one JSON line per call).

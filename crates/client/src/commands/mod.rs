@@ -94,6 +94,23 @@ pub async fn kubectl_style(
         .unwrap_or(false);
     let follows = verb == "logs" && argv.iter().any(|a| a == "-f" || a == "--follow");
     let use_live = style == Style::Live && (verb != "logs" || follows) && live_on;
+    if split.vibe.is_none() && verb == "rollout undo" && settings.mode != Mode::Auto {
+        // The reference asks before an undo unless the mode is auto (`--yes`, `--mode auto`).
+        let resource = split
+            .args
+            .iter()
+            .find(|a| !a.starts_with('-'))
+            .map_or("the resource", String::as_str);
+        let ui = Ui::new(cfg).with_theme(&settings.theme);
+        let question = format!(
+            "Are you sure you want to undo the rollout for {}?",
+            crate::kube::quote::terminal_safe(resource)
+        );
+        if !ui.confirm(&question)? {
+            ui.note("Operation cancelled");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     if split.vibe.is_none() {
         if style == Style::Edit {
             // Plain edit opens kubectl's editor on this terminal, as kubectl does.

@@ -35,6 +35,7 @@ impl Session<'_> {
             for o in &observations {
                 user.push(o.clone());
             }
+            user.extend(self.plugin_context("check_plan"));
             let call = LlmCall {
                 system: self.system(prompts::CHECK_SYSTEM, "check_plan"),
                 user,

@@ -13,9 +13,11 @@ impl Session<'_> {
     /// `vibectl apply vibe REQUEST`.
     pub async fn intelligent_apply(&self, request: &str) -> Result<StepOutcome, VibeError> {
         let memory = crate::memory::load();
+        let mut user = prompts::planner_user(&memory, request, self.kubectl.namespace.as_deref());
+        user.extend(self.plugin_context("apply_final_planning"));
         let call = LlmCall {
             system: self.system(prompts::APPLY_SYSTEM, "apply_final_planning"),
-            user: prompts::planner_user(&memory, request, self.kubectl.namespace.as_deref()),
+            user,
             schema: Some(plan::schema()),
             ..LlmCall::default()
         };
@@ -31,9 +33,11 @@ impl Session<'_> {
              (commands start with \"get\") that fetches it."
                 .to_owned(),
         );
+        let mut user = prompts::planner_user(&memory, request, self.kubectl.namespace.as_deref());
+        user.extend(self.plugin_context("edit_scope_planning"));
         let call = LlmCall {
             system,
-            user: prompts::planner_user(&memory, request, self.kubectl.namespace.as_deref()),
+            user,
             schema: Some(plan::schema()),
             ..LlmCall::default()
         };
@@ -78,10 +82,13 @@ impl Session<'_> {
         }
         let call = LlmCall {
             system: self.system(prompts::EDIT_SYSTEM, "edit_resource_summarization"),
-            user: vec![
+            user: [
                 format!("Live object:\n{}", prompts::clip(&live)),
                 format!("Requested edit: {request}"),
-            ],
+            ]
+            .into_iter()
+            .chain(self.plugin_context("edit_resource_summarization"))
+            .collect(),
             schema: Some(plan::schema()),
             ..LlmCall::default()
         };

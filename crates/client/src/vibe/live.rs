@@ -59,7 +59,7 @@ impl Session<'_> {
         if self.settings.show_vibe && ended != Ended::Interrupted {
             let (text, found) = self.clean(&output, Hint::None);
             let call = LlmCall {
-                system: self.system(super::prompts::SUMMARY_SYSTEM, "wait_resource_summary"),
+                system: self.summary_system(&super::run::summary_key(args)),
                 user: vec![
                     format!("Command: {shown} ({how})"),
                     format!("Output:\n{}", super::prompts::clip(&text)),

@@ -42,13 +42,30 @@ impl Session<'_> {
         }
     }
 
-    /// `vibectl memory update TEXT`: the model folds the user's text into the memory.
+    /// `vibectl memory update TEXT`: the model folds the user's text into the memory. A
+    /// plugin's `memory_update` mapping replaces the instruction (`system_instructions`, else
+    /// `description`) and the user turn (`user_template` with `{current_memory}`,
+    /// `{update_text}` and `{current_time}`), as in the reference.
     pub async fn memory_update(&self, text: &str) -> Result<String, MemoryUpdateError> {
-        let user = vec![
-            format!("User's new information:\n{text}"),
-            "New Memory Summary:".to_owned(),
-        ];
-        self.fold_memory(prompts::MEMORY_FUZZY_SYSTEM, user).await
+        let mapping = self.plugins.mapping("memory_update");
+        let instruction = mapping
+            .as_ref()
+            .and_then(|m| {
+                m.text("system_instructions")
+                    .or_else(|| m.text("description"))
+            })
+            .unwrap_or_else(|| prompts::MEMORY_FUZZY_SYSTEM.to_owned());
+        let user = match mapping.as_ref().and_then(|m| m.text("user_template")) {
+            Some(template) => vec![template
+                .replace("{current_memory}", &crate::memory::load())
+                .replace("{update_text}", text)
+                .replace("{current_time}", &current_time())],
+            None => vec![
+                format!("User's new information:\n{text}"),
+                "New Memory Summary:".to_owned(),
+            ],
+        };
+        self.fold_memory(&instruction, user).await
     }
 
     async fn fold_memory(
@@ -58,7 +75,7 @@ impl Session<'_> {
     ) -> Result<String, MemoryUpdateError> {
         let max = self.settings.memory_max_chars;
         let current = crate::memory::load();
-        let mut system = self.system(&prompts::memory_system(instruction, max), "memory_update");
+        let mut system = self.with_context(vec![prompts::memory_system(instruction, max)]);
         system.push(format!(
             "Current memory:\n{}",
             if current.trim().is_empty() {
@@ -91,6 +108,20 @@ impl Session<'_> {
         }
         Ok(text)
     }
+}
+
+/// The reference's time fragment (`Current time is YYYY-MM-DD HH:MM:SS.`, UTC here).
+fn current_time() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "Current time is {:04}-{:02}-{:02} {:02}:{:02}:{:02}.",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
 }
 
 /// The model's memory made safe to store and show: no control characters, at most `max`

@@ -111,21 +111,19 @@ impl Session<'_> {
     /// accepted answer's call record comes back for its audit line.
     pub async fn plan(&self, request: &str) -> Result<(Action, calls::CallRecord), VibeError> {
         let memory = crate::memory::load();
-        let key = format!(
-            "{}_plan",
-            self.verb
-                .as_deref()
-                .and_then(|v| v.split(' ').next())
-                .unwrap_or("vibe")
-                .replace('-', "_")
-        );
-        let mut system = self.system(prompts::PLANNER_SYSTEM, &key);
-        if let Some(verb) = &self.verb {
-            system.push(format!(
-                "The user ran `vibectl {verb} vibe`: plan a `kubectl {verb} ...` command (commands start with \"{}\").",
-                verb.replace(' ', "\", \"")
-            ));
-        }
+        let system = match self.plugin_planning() {
+            Some(fragments) => self.with_context(fragments),
+            None => {
+                let mut system = self.with_context(vec![prompts::PLANNER_SYSTEM.to_owned()]);
+                if let Some(verb) = &self.verb {
+                    system.push(format!(
+                        "The user ran `vibectl {verb} vibe`: plan a `kubectl {verb} ...` command (commands start with \"{}\").",
+                        verb.replace(' ', "\", \"")
+                    ));
+                }
+                system
+            }
+        };
         let call = LlmCall {
             system,
             user: prompts::planner_user(&memory, request, self.kubectl.namespace.as_deref()),
@@ -133,6 +131,50 @@ impl Session<'_> {
             ..LlmCall::default()
         };
         self.ask_plan(call).await
+    }
+
+    /// The planning prompt's key, as the reference names it: `vibe_plan`, or `VERB_plan` for
+    /// `vibectl VERB vibe` (`rollout_plan`, `port_forward_plan`, ...).
+    fn plan_key(&self) -> String {
+        format!(
+            "{}_plan",
+            self.verb
+                .as_deref()
+                .and_then(|v| v.split(' ').next())
+                .unwrap_or("vibe")
+                .replace('-', "_")
+        )
+    }
+
+    /// A plugin's planning prompt for this plan, when one replaces ours: for `vibe_plan` any
+    /// mapping (defaults `vibe`, `autonomous vibe commands`), for `VERB_plan` a planning prompt.
+    fn plugin_planning(&self) -> Option<Vec<String>> {
+        let m = self.plugins.mapping(&self.plan_key())?;
+        let (command, description) = match &self.verb {
+            None => ("vibe", "autonomous vibe commands"),
+            Some(_) if m.is_planning_prompt() => ("unknown", ""),
+            Some(_) => return None,
+        };
+        Some(prompts::plugin_planning(
+            &m.text("command").unwrap_or_else(|| command.to_owned()),
+            &m.text("description")
+                .unwrap_or_else(|| description.to_owned()),
+            m.value("examples"),
+        ))
+    }
+
+    /// The plan's kubectl arguments. A plugin's planning prompt for `VERB vibe` asks, as the
+    /// reference's does, for the arguments after the verb, so the verb is put back in front
+    /// (unless the model gave it anyway); the policy then sees the whole command.
+    fn full_command(&self, commands: Vec<String>) -> Vec<String> {
+        let Some(verb) = &self.verb else {
+            return commands;
+        };
+        let path: Vec<String> = verb.split(' ').map(str::to_owned).collect();
+        if commands.starts_with(&path) || self.plugin_planning().is_none() {
+            return commands;
+        }
+        path.into_iter().chain(commands).collect()
     }
 
     /// Sends a planning call, with corrective re-plans (`features.max_correction_retries`) on
@@ -190,15 +232,42 @@ impl Session<'_> {
         shown
     }
 
-    /// The system fragments of a call: the base prompt, the plugins' text for `prompt_key`,
-    /// and the user's custom instructions.
-    pub fn system(&self, base: &str, prompt_key: &str) -> Vec<String> {
-        let mut system = vec![base.to_owned()];
-        system.extend(self.plugins.fragments(prompt_key));
+    /// `fragments` followed by the user's custom instructions (every prompt carries them).
+    pub fn with_context(&self, mut fragments: Vec<String>) -> Vec<String> {
         if let Some(extra) = &self.settings.custom_instructions {
-            system.push(format!("Custom instructions from the user: {extra}"));
+            fragments.push(format!("Custom instructions from the user: {extra}"));
         }
-        system
+        fragments
+    }
+
+    /// The system fragments of a call whose built-in prompt is `base`: a plugin's
+    /// `task_description` for `prompt_key` replaces it (the reference's custom prompts:
+    /// check_plan, recovery_suggestions, edit_*, apply_*), then the custom instructions.
+    pub fn system(&self, base: &str, prompt_key: &str) -> Vec<String> {
+        let task = self
+            .plugins
+            .mapping(prompt_key)
+            .and_then(|m| m.text("task_description"))
+            .unwrap_or_else(|| base.to_owned());
+        self.with_context(vec![task])
+    }
+
+    /// A plugin's `context_instructions` for `prompt_key`: the instruction that closes the
+    /// user turn in the reference's custom prompts.
+    pub fn plugin_context(&self, prompt_key: &str) -> Option<String> {
+        self.plugins
+            .mapping(prompt_key)
+            .and_then(|m| m.text("context_instructions"))
+    }
+
+    /// The system fragments of a summary: a plugin's summary prompt for `prompt_key`
+    /// (description, focus_points, example_format) in place of ours, then the custom
+    /// instructions.
+    pub fn summary_system(&self, prompt_key: &str) -> Vec<String> {
+        match self.plugins.mapping(prompt_key) {
+            Some(m) if m.is_summary_prompt() => self.with_context(prompts::plugin_summary(&m)),
+            _ => self.with_context(vec![prompts::SUMMARY_SYSTEM.to_owned()]),
+        }
     }
 
     /// One vibe step: plan, check against the policy, confirm, run, summarise, remember.
@@ -214,6 +283,7 @@ impl Session<'_> {
             self.audit(&record, None, None);
             return Ok(self.say(request, action).await);
         };
+        let commands = self.full_command(commands);
         let mut decision = decide(&commands, yaml_manifest.as_deref());
         let live = self.bounded_live(&mut decision);
         if let Some(verb) = &self.verb {

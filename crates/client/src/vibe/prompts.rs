@@ -1,4 +1,5 @@
-//! Prompt fragments for planning, summaries and recovery.
+//! Prompt fragments for planning, summaries and recovery, and the reference's templates that a
+//! plugin's mapping fills in place of ours (`plugin_summary`, `plugin_planning`).
 
 /// System prompt of the planner.
 pub const PLANNER_SYSTEM: &str = "You are vibectl, a careful Kubernetes assistant. You plan exactly one next step \
@@ -90,6 +91,84 @@ pub fn planner_user(memory: &str, request: &str, namespace: Option<&str>) -> Vec
         out.push(format!("Request: {request}"));
     }
     out
+}
+
+/// The reference's summary prompt (`create_summary_prompt`) from a plugin's parts: the task with
+/// its focus points, then the expected output format (and presentation hints, if given).
+pub fn plugin_summary(m: &crate::plugins::Mapping) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(hints) = m.text("presentation_hints") {
+        out.push(format!("Presentation hints:\n{hints}"));
+    }
+    let focus: Vec<String> = m
+        .lines("focus_points")
+        .iter()
+        .map(|p| format!("- {p}"))
+        .collect();
+    out.push(format!(
+        "Summarize kubectl output. {}\n\nFocus on:\n{}",
+        m.text("description").unwrap_or_else(|| "None".into()),
+        focus.join("\n")
+    ));
+    let format = m.lines("example_format");
+    if !format.is_empty() {
+        out.push(format!("Expected output format:\n{}", format.join("\n")));
+    }
+    out
+}
+
+/// The reference's planning prompt (`create_planning_prompt`) for `kubectl COMMAND`: the task,
+/// the schema, the examples (`[target, action]` pairs). The plan's `commands` are the arguments
+/// after the verb.
+pub fn plugin_planning(
+    command: &str,
+    description: &str,
+    examples: Option<&serde_json::Value>,
+) -> Vec<String> {
+    let schema =
+        serde_json::to_string_pretty(&super::plan::schema()).unwrap_or_else(|_| "{}".into());
+    let task = format!(
+        "You are planning arguments for the 'kubectl {command}' command,\nwhich is used for {description}.\n\n\
+Given a natural language request describing the target resource(s), determine the\nappropriate arguments *following* 'kubectl {command}'.\n\n\
+The kubectl command '{command}' is implied by the context of this planning task.\n\n\
+Focus on extracting resource names, types, namespaces, selectors, and flags\nfrom the request to populate the 'commands' field of the 'COMMAND' action."
+    );
+    let format = format!(
+        "Your response MUST be a valid JSON object conforming to this schema:\n```json\n{schema}\n```\n\n\
+Key fields within the nested \"COMMAND\" action object:\n\
+- `action_type`: MUST be \"COMMAND\".\n\
+- `commands`: List of string arguments *following* `kubectl {command}`. Include flags\n  like `-n`, `-f -`, but *exclude* the command verb itself. MUST be a JSON array of strings.\n\
+- `yaml_manifest`: YAML content as a string (for actions like `create` that use stdin).\n\
+- `allowed_exit_codes`: Optional. List of integers representing allowed exit codes.\n\
+- `explanation`: Optional. A brief string explaining why this command was chosen."
+    );
+    let rendered: Vec<String> = examples
+        .and_then(serde_json::Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|ex| match ex.as_array().map(Vec::as_slice) {
+                    Some([target, output]) => format!(
+                        "- Target: \"{}\" -> \nExpected JSON output:\n{}",
+                        target
+                            .as_str()
+                            .map_or_else(|| target.to_string(), str::to_owned),
+                        serde_json::to_string_pretty(&serde_json::json!({"action": output}))
+                            .unwrap_or_default()
+                    ),
+                    _ => format!("- {ex}"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    vec![
+        task,
+        format,
+        format!(
+            "Example inputs (natural language target descriptions) and expected JSON outputs \
+(LLMPlannerResponse wrapping a CommandAction):\n{}",
+            rendered.join("\n")
+        ),
+    ]
 }
 
 #[cfg(test)]

@@ -90,7 +90,7 @@ impl Session<'_> {
             }
             let (text, found) = self.clean(text, hint);
             let call = LlmCall {
-                system: self.system(prompts::SUMMARY_SYSTEM, &summary_key(args)),
+                system: self.summary_system(&self.summary_key(args, request.is_some())),
                 user: vec![
                     format!("Command: {shown}"),
                     format!("Output:\n{}", prompts::clip(&text)),
@@ -118,12 +118,14 @@ impl Session<'_> {
             );
             eprint!("{}", out.stderr);
             let (stderr, found) = self.clean(&out.stderr, hint);
+            let mut user = vec![
+                format!("Command: {shown}"),
+                format!("Error:\n{}", prompts::clip(&stderr)),
+            ];
+            user.extend(self.plugin_context("recovery_suggestions"));
             let call = LlmCall {
-                system: vec![prompts::RECOVERY_SYSTEM.to_owned()],
-                user: vec![
-                    format!("Command: {shown}"),
-                    format!("Error:\n{}", prompts::clip(&stderr)),
-                ],
+                system: self.system(prompts::RECOVERY_SYSTEM, "recovery_suggestions"),
+                user,
                 ..LlmCall::default()
             };
             eprintln!("Suggestion:");
@@ -145,12 +147,30 @@ impl Session<'_> {
     }
 }
 
-/// The reference's prompt key of a command's summary (`get` → `get_resource_summary`), which
-/// plugins customise.
-fn summary_key(args: &[String]) -> String {
+impl Session<'_> {
+    /// The reference's prompt key of a command's summary, which plugins replace: after a
+    /// `vibectl vibe` / `auto` step `vibe_resource_summary`, else the command's own
+    /// (`get_resource_summary`, `scale_summary`, `rollout_history_summary`, ...).
+    pub fn summary_key(&self, args: &[String], planned: bool) -> String {
+        if planned && self.verb.is_none() {
+            return "vibe_resource_summary".to_owned();
+        }
+        summary_key(args)
+    }
+}
+
+/// The reference's summary prompt key of a kubectl command.
+pub fn summary_key(args: &[String]) -> String {
     let verb = args.first().map_or("vibe", String::as_str);
-    let verb = if verb == "rollout" { "rollout" } else { verb };
-    format!("{}_resource_summary", verb.replace('-', "_"))
+    match verb {
+        "rollout" => match args.get(1).map(String::as_str) {
+            Some("status") => "rollout_status_summary".into(),
+            Some("history") => "rollout_history_summary".into(),
+            _ => "rollout_general_summary".into(),
+        },
+        "scale" | "version" | "wait" => format!("{verb}_summary"),
+        other => format!("{}_resource_summary", other.replace('-', "_")),
+    }
 }
 
 /// The first lines of kubectl's output, for the memory call.

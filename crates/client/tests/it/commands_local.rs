@@ -86,11 +86,16 @@ async fn plugins_install_list_order_update_and_shape_prompts() {
         run.stdout.contains("team 1.0.0") && run.stdout.contains("get_resource_summary"),
         "{run:?}"
     );
-    // The summary prompt carries the plugin's text.
+    // The summary prompt is the plugin's, in place of ours.
     w.say("ok");
     w.vibectl(&["get", "pods"]).await;
-    let summary = w.requests().pop().unwrap();
-    assert!(summary.contains("crash loops first"), "{summary}");
+    let summary = support::text_of(&w.requests().pop().unwrap());
+    assert!(
+        summary.contains("Summarize kubectl output. Summarise for the on-call engineer.\n\nFocus on:\n- crash loops first")
+            && summary.contains("Expected output format:\n[bold]web[/bold] healthy")
+            && !summary.contains(support::BUILTIN_SUMMARY),
+        "{summary}"
+    );
     // A second plugin ordered first wins.
     let other = w.dir.path().join("other.json");
     std::fs::write(&other, plugin_json("other", "2.0.0", "image pulls first")).unwrap();
@@ -148,25 +153,46 @@ async fn plugins_install_list_order_update_and_shape_prompts() {
     assert_eq!(w.vibectl(&["plugin", "uninstall", "team"]).await.code, 0);
     let run = w.vibectl(&["plugin", "precedence", "list"]).await;
     assert!(!run.stdout.contains("team"), "{run:?}");
-    // Invalid plugins are refused before use, with the reason.
+    // Invalid plugins are refused before use, with the reference's reasons.
     let bad = w.dir.path().join("bad.json");
+    let good = plugin_json("new", "1.0.0", "x");
     for (text, why) in [
-        ("{not json", "not a valid vibectl plugin"),
+        ("{not json".to_owned(), "not a valid vibectl plugin"),
         (
-            r#"{"plugin_metadata":{"name":"../x","version":"1"},"prompt_mappings":{"a":{}}}"#,
-            "name",
+            good.replace("\"name\":\"new\"", "\"name\":\"../x\""),
+            "must be letters",
         ),
         (
-            &plugin_json("new", "1.0.0", "x").replace(">=0.11.0,<1.0.0", ">=3.0"),
-            "compatible",
+            good.replace("\"name\":\"new\"", "\"name\":\"\""),
+            "Plugin metadata missing name",
+        ),
+        (
+            good.replace("\"author\":\"ops\",", ""),
+            "missing field `author`",
+        ),
+        (
+            good.replace(
+                "\"prompt_metadata\":{\"is_summary_prompt\":true}",
+                "\"prompt_metadata\":{\"is_planning_prompt\":true}",
+            ),
+            "Planning prompt mapping 'get_resource_summary' missing examples",
+        ),
+        (
+            good.replace(">=0.11.0,<1.0.0", ">=3.0"),
+            "Plugin version compatibility check failed: Requires version >= 3.0, got 0.11.6",
         ),
     ] {
-        std::fs::write(&bad, text).unwrap();
+        std::fs::write(&bad, &text).unwrap();
         let run = w
             .vibectl(&["plugin", "install", bad.to_str().unwrap()])
             .await;
         assert_ne!(run.code, 0, "{text}");
         assert!(run.stderr.contains(why), "{text}: {run:?}");
+        assert!(!w
+            .dir
+            .path()
+            .join(".config/vibectl/plugins/new-1.0.0.json")
+            .exists());
     }
 }
 
@@ -211,14 +237,20 @@ async fn a_reference_client_config_loads_and_behaves_the_same() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.contains("One pod, web-1, running."), "{run:?}");
     let reqs = w.requests();
-    // Memory and instructions reach the planner; the plugin shapes the summary.
+    // Memory and instructions reach the planner. A vibe step's summary is
+    // `vibe_resource_summary` (as in the reference), which the plugin does not map.
     assert!(
         reqs[0].contains("The web team owns deployment web."),
         "{}",
         reqs[0]
     );
     assert!(reqs[0].contains("Prefer the web namespace."), "{}", reqs[0]);
-    assert!(reqs[1].contains("crash loops first"), "{}", reqs[1]);
+    assert!(!reqs[1].contains("crash loops first"), "{}", reqs[1]);
+    // `get`'s own summary is the plugin's.
+    w.say("web-1 runs.");
+    w.vibectl(&["get", "pods"]).await;
+    let summary = w.requests().pop().unwrap();
+    assert!(summary.contains("crash loops first"), "{summary}");
     // The memory was updated by the model and kept under memory.max_chars.
     let mem = w.vibectl(&["memory", "show"]).await;
     assert!(mem.stdout.contains("ran `kubectl get pods`"), "{mem:?}");

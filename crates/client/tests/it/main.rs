@@ -13,4 +13,6 @@ mod commands_loop;
 mod e2e_direct;
 mod e2e_proxy;
 mod fake_kube;
+mod plugin_prompts;
 mod proxy_retries;
+mod rollout;

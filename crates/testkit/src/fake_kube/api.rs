@@ -1,4 +1,5 @@
-//! HTTP handling of the fake API: discovery, CRUD, scale and server-side tables.
+//! HTTP handling of the fake API: discovery, CRUD, merge and JSON patches, scale and
+//! server-side tables.
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
@@ -37,6 +38,7 @@ fn resources(group: &str) -> Value {
     if group == "apps" {
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1", "resources": [
             r("deployments", "Deployment", true, &all, &["deploy"]),
+            r("replicasets", "ReplicaSet", true, &all, &["rs"]),
             {"name": "deployments/scale", "singularName": "", "namespaced": true, "group": "autoscaling",
              "version": "v1", "kind": "Scale", "verbs": ["get", "patch", "update"]}]})
     } else {
@@ -53,7 +55,7 @@ fn resources(group: &str) -> Value {
 /// (`fieldValidation` on each kind's PATCH), so it skips client-side schema validation.
 fn openapi_v3(group: &str) -> Value {
     let kinds: &[(&str, &str)] = if group == "apps" {
-        &[("deployments", "Deployment")]
+        &[("deployments", "Deployment"), ("replicasets", "ReplicaSet")]
     } else {
         &[
             ("namespaces", "Namespace"),
@@ -141,6 +143,15 @@ fn selected(obj: &Value, uri: &Uri) -> bool {
         }
     }
     true
+}
+
+/// `application/json-patch+json` (RFC 6902), as `kubectl rollout undo` and `patch --type=json`
+/// send; every other patch type is applied as a merge patch.
+fn is_json_patch(headers: &HeaderMap) -> bool {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/json-patch+json"))
 }
 
 fn wants_table(headers: &HeaderMap) -> bool {
@@ -312,6 +323,14 @@ pub async fn handle(
         ("DELETE", Some(n), None) => match store.delete(resource, ns_key, n) {
             Some(o) => reply(200, o),
             None => not_found(n),
+        },
+        ("PATCH", Some(n), None) if is_json_patch(&headers) => match parsed {
+            None => status(400, "BadRequest", "the request body is not JSON"),
+            Some(ops) => match store.json_patch(resource, ns_key, n, &ops) {
+                Ok(Some(o)) => reply(200, o),
+                Ok(None) => not_found(n),
+                Err((code, reason, msg)) => status(code, reason, &msg),
+            },
         },
         ("PATCH", Some(n), None) => match parsed.and_then(|p| store.patch(resource, ns_key, n, &p))
         {

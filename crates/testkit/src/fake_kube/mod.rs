@@ -1,6 +1,7 @@
 //! A fake Kubernetes API server that the real `kubectl` can talk to: discovery, namespaces, pods,
-//! services and deployments (get/list/create/delete/patch/put/scale), server-side tables, and a
-//! generated kubeconfig.
+//! services, secrets, deployments and their ReplicaSets (get/list/create/delete/patch/put/scale;
+//! merge and JSON patches), a deployment controller that numbers each pod template as a revision
+//! (`kubectl rollout history/undo` work), server-side tables, and a generated kubeconfig.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -12,6 +13,8 @@
 //! ```
 
 mod api;
+pub mod patch;
+pub mod rollout;
 pub mod store;
 mod table;
 

@@ -1,8 +1,9 @@
-//! The fake cluster's objects: namespaces, pods, services and deployments, kept as JSON.
+//! The fake cluster's objects: namespaces, pods, services, secrets, deployments and their
+//! ReplicaSets, kept as JSON.
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// One kind of object the fake API serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -19,6 +20,8 @@ pub enum Resource {
     Deployments,
     /// `v1/secrets`.
     Secrets,
+    /// `apps/v1/replicasets` (made by the deployment controller, rollout.rs).
+    ReplicaSets,
 }
 
 impl Resource {
@@ -31,6 +34,7 @@ impl Resource {
             ("", "events") => Some(Resource::Events),
             ("", "secrets") => Some(Resource::Secrets),
             ("apps", "deployments") => Some(Resource::Deployments),
+            ("apps", "replicasets") => Some(Resource::ReplicaSets),
             _ => None,
         }
     }
@@ -44,6 +48,7 @@ impl Resource {
             Resource::Events => "events",
             Resource::Deployments => "deployments",
             Resource::Secrets => "secrets",
+            Resource::ReplicaSets => "replicasets",
         }
     }
 
@@ -56,13 +61,14 @@ impl Resource {
             Resource::Events => "Event",
             Resource::Deployments => "Deployment",
             Resource::Secrets => "Secret",
+            Resource::ReplicaSets => "ReplicaSet",
         }
     }
 
     /// `apiVersion`.
     pub fn api_version(self) -> &'static str {
         match self {
-            Resource::Deployments => "apps/v1",
+            Resource::Deployments | Resource::ReplicaSets => "apps/v1",
             _ => "v1",
         }
     }
@@ -210,10 +216,15 @@ impl Store {
         }
         fill_status(resource, &mut obj);
         self.objects.insert(key, obj.clone());
+        if resource == Resource::Deployments {
+            self.reconcile_deployment(namespace, &name);
+            return Ok(self.get(resource, namespace, &name).unwrap_or(obj));
+        }
         Ok(obj)
     }
 
-    /// Deletes an object (and, for a namespace, everything in it).
+    /// Deletes an object (and, for a namespace, everything in it; for a deployment, its
+    /// ReplicaSets).
     pub fn delete(&mut self, resource: Resource, namespace: &str, name: &str) -> Option<Value> {
         let obj = self
             .objects
@@ -221,12 +232,68 @@ impl Store {
         if resource == Resource::Namespaces {
             self.objects.retain(|(_, ns, _), _| ns != name);
         }
+        if resource == Resource::Deployments {
+            let uid = obj
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            self.collect_replica_sets(namespace, uid);
+        }
         self.bump();
         Some(obj)
     }
 
-    /// Applies a JSON merge patch (strategic merge patches are treated the same).
+    /// Applies a JSON merge patch (strategic merge patches are treated the same); a changed
+    /// deployment template makes a new revision.
     pub fn patch(
+        &mut self,
+        resource: Resource,
+        namespace: &str,
+        name: &str,
+        patch: &Value,
+    ) -> Option<Value> {
+        self.patch_quietly(resource, namespace, name, patch)?;
+        self.after_change(resource, namespace, name)
+    }
+
+    /// Applies an RFC 6902 JSON patch (`kubectl rollout undo` sends one); `Err` is (HTTP
+    /// status, reason, message) and leaves the object as it was.
+    pub fn json_patch(
+        &mut self,
+        resource: Resource,
+        namespace: &str,
+        name: &str,
+        ops: &Value,
+    ) -> Result<Option<Value>, (u16, &'static str, String)> {
+        let Some(mut obj) = self.get(resource, namespace, name) else {
+            return Ok(None);
+        };
+        super::patch::apply_json_patch(&mut obj, ops).map_err(|e| {
+            (
+                422,
+                "Invalid",
+                format!("the JSON patch was not applied: {e}"),
+            )
+        })?;
+        let rv = self.bump();
+        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.insert("resourceVersion".into(), json!(rv));
+        }
+        fill_status(resource, &mut obj);
+        self.objects
+            .insert((resource, namespace.to_owned(), name.to_owned()), obj);
+        Ok(self.after_change(resource, namespace, name))
+    }
+
+    fn after_change(&mut self, resource: Resource, namespace: &str, name: &str) -> Option<Value> {
+        if resource == Resource::Deployments {
+            self.reconcile_deployment(namespace, name);
+        }
+        self.get(resource, namespace, name)
+    }
+
+    /// A merge patch without the controller's reaction (the controller's own writes).
+    pub fn patch_quietly(
         &mut self,
         resource: Resource,
         namespace: &str,
@@ -262,6 +329,8 @@ impl Store {
 }
 
 fn fill_status(resource: Resource, obj: &mut Value) {
+    let rs_status =
+        (resource == Resource::ReplicaSets).then(|| super::rollout::replica_set_status(obj));
     let Some(map) = obj.as_object_mut() else {
         return;
     };
@@ -296,26 +365,11 @@ fn fill_status(resource: Resource, obj: &mut Value) {
         Resource::Namespaces => {
             map.insert("status".into(), json!({"phase": "Active"}));
         }
+        Resource::ReplicaSets => {
+            map.insert("status".into(), rs_status.unwrap_or(Value::Null));
+        }
         Resource::Events | Resource::Secrets => {}
     }
 }
 
-/// RFC 7386 JSON merge patch.
-pub fn merge(target: &mut Value, patch: &Value) {
-    let Value::Object(p) = patch else {
-        *target = patch.clone();
-        return;
-    };
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    if let Value::Object(t) = target {
-        for (k, v) in p {
-            if v.is_null() {
-                t.remove(k);
-            } else {
-                merge(t.entry(k.clone()).or_insert(Value::Null), v);
-            }
-        }
-    }
-}
+pub use super::patch::merge;

@@ -31,6 +31,7 @@ pub fn table(resource: Resource, items: &[Value], resource_version: &str) -> Val
         Resource::Namespaces => &["Name", "Status", "Age"],
         Resource::Events => &["Last Seen", "Type", "Reason", "Object", "Message"],
         Resource::Secrets => &["Name", "Type", "Data", "Age"],
+        Resource::ReplicaSets => &["Name", "Desired", "Current", "Ready", "Age"],
     };
     let rows: Vec<Value> = items
         .iter()
@@ -60,6 +61,10 @@ pub fn table(resource: Resource, items: &[Value], resource_version: &str) -> Val
                 Resource::Secrets => {
                     let data = o.get("data").and_then(Value::as_object).map_or(0, |d| d.len());
                     vec![json!(name), json!(s(p("/type"))), json!(data), json!("1m")]
+                }
+                Resource::ReplicaSets => {
+                    let r = p("/spec/replicas").and_then(Value::as_i64).unwrap_or(0);
+                    vec![json!(name), json!(r), json!(r), json!(r), json!("1m")]
                 }
             };
             json!({"cells": cells, "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",

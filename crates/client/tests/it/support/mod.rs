@@ -213,6 +213,29 @@ impl World {
     }
 }
 
+/// The start of our built-in summary prompt (a plugin's summary prompt replaces it).
+pub const BUILTIN_SUMMARY: &str = "You summarise kubectl output for a Kubernetes user";
+/// The start of our built-in planner prompt (a plugin's planning prompt replaces it).
+pub const BUILTIN_PLANNER: &str = "You are vibectl, a careful Kubernetes assistant.";
+
+/// Every string in a recorded request body (its messages' text), one per line: what the model
+/// received, with real newlines.
+pub fn text_of(body: &str) -> String {
+    fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            serde_json::Value::Object(m) => m.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    if let Ok(v) = serde_json::from_str::<serde_json::Value>(body) {
+        walk(&v, &mut out);
+    }
+    out.join("\n")
+}
+
 /// Text only the memory-update calls' prompt contains.
 pub const MEMORY_MARKER: &str = "maintaining a short memory";
 

@@ -2,11 +2,16 @@
 //! version, description, author, compatible_vibectl_versions, created_at) and `prompt_mappings`
 //! (prompt key such as `get_resource_summary` or `vibe_plan` → description, focus_points,
 //! example_format, examples, ...). Installed as `~/.config/vibectl/plugins/NAME-VERSION.json`,
-//! validated before use, consulted in `plugins.precedence` order.
+//! validated before use, consulted in `plugins.precedence` order; the first plugin mapping a
+//! prompt key replaces that prompt's built-in parts (vibe/prompts.rs builds the replacement).
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+
+mod mapping;
+use mapping::given;
+pub use mapping::Mapping;
 
 /// The reference version whose plugins we accept (`compatible_vibectl_versions` is checked
 /// against it).
@@ -53,7 +58,7 @@ pub enum PluginError {
     NoHome,
 }
 
-/// `plugin_metadata`.
+/// `plugin_metadata`: all six fields are required, as the reference's dataclass requires them.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct Metadata {
     /// The plugin's id.
@@ -61,16 +66,12 @@ pub struct Metadata {
     /// Its version.
     pub version: String,
     /// What it does.
-    #[serde(default)]
     pub description: String,
     /// Who wrote it.
-    #[serde(default)]
     pub author: String,
     /// Version requirement such as `>=0.11.0,<1.0.0`.
-    #[serde(default)]
     pub compatible_vibectl_versions: String,
     /// When it was made.
-    #[serde(default)]
     pub created_at: String,
 }
 
@@ -106,100 +107,68 @@ impl Plugin {
         Ok(plugin)
     }
 
-    /// The reference's checks: name, version, at least one mapping, typed mappings complete,
-    /// a compatible version.
+    /// The reference's checks, with its reasons: name, version, at least one mapping, typed
+    /// mappings complete, a compatible version; and (ours) a name that is safe as a file name.
     pub fn validate(&self) -> Result<(), InvalidPlugin> {
         let m = &self.plugin_metadata;
+        if m.name.is_empty() {
+            return Err(InvalidPlugin("Plugin metadata missing name".into()));
+        }
+        if m.version.is_empty() {
+            return Err(InvalidPlugin("Plugin metadata missing version".into()));
+        }
+        // The installed file is NAME-VERSION.json: neither may leave the plugins directory.
         let id_ok = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 100
+            s.len() <= 100
+                && !s.starts_with('.')
                 && s.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         };
-        if !id_ok(&m.name) || m.name.starts_with('.') {
+        if !id_ok(&m.name) || !id_ok(&m.version) {
             return Err(InvalidPlugin(
-                "plugin_metadata.name must be letters, digits, - _ . (at most 100)".into(),
-            ));
-        }
-        if !id_ok(&m.version) {
-            return Err(InvalidPlugin(
-                "plugin_metadata.version is missing or not a plain version".into(),
+                "plugin_metadata.name and .version must be letters, digits, - _ . (at most 100, not starting with .)".into(),
             ));
         }
         if self.prompt_mappings.is_empty() {
-            return Err(InvalidPlugin("prompt_mappings is empty".into()));
+            return Err(InvalidPlugin("Plugin has no prompt mappings".into()));
         }
         for (key, mapping) in &self.prompt_mappings {
             let Some(obj) = mapping.as_object() else {
                 return Err(InvalidPlugin(format!(
-                    "prompt_mappings.{key} must be an object"
+                    "Prompt mapping '{key}' must be an object"
                 )));
             };
             let meta = obj.get("prompt_metadata");
-            let flag = |k: &str| meta.and_then(|m| m.get(k)).and_then(Value::as_bool) == Some(true);
-            let present = |k: &str| {
-                obj.get(k)
-                    .is_some_and(|v| !v.is_null() && v.as_str() != Some(""))
-            };
-            if flag("is_planning_prompt") && !(present("examples") && present("command")) {
+            let flag = |k: &str| meta.and_then(|m| m.get(k)).is_some_and(given);
+            let present = |k: &str| obj.get(k).is_some_and(given);
+            if flag("is_planning_prompt") {
+                if !present("examples") {
+                    return Err(InvalidPlugin(format!(
+                        "Planning prompt mapping '{key}' missing examples"
+                    )));
+                }
+                if !present("command") {
+                    return Err(InvalidPlugin(format!(
+                        "Planning prompt mapping '{key}' missing command field"
+                    )));
+                }
+            } else if flag("is_summary_prompt")
+                && !present("focus_points")
+                && !present("example_format")
+            {
                 return Err(InvalidPlugin(format!(
-                    "planning prompt mapping `{key}` needs `examples` and `command`"
-                )));
-            }
-            if flag("is_summary_prompt") && !present("focus_points") && !present("example_format") {
-                return Err(InvalidPlugin(format!(
-                    "summary prompt mapping `{key}` needs `focus_points` or `example_format`"
+                    "Summary prompt mapping '{key}' missing focus_points or example_format"
                 )));
             }
         }
-        if !m.compatible_vibectl_versions.trim().is_empty()
-            && !version_matches(&m.compatible_vibectl_versions, COMPATIBLE_VERSION)
-                .map_err(|e| InvalidPlugin(e.to_string()))?
-        {
-            return Err(InvalidPlugin(format!(
-                "it needs vibectl {} and this client is compatible with {COMPATIBLE_VERSION}",
-                m.compatible_vibectl_versions
-            )));
+        if !m.compatible_vibectl_versions.trim().is_empty() {
+            if let Some(why) = incompatibility(&m.compatible_vibectl_versions, COMPATIBLE_VERSION) {
+                return Err(InvalidPlugin(format!(
+                    "Plugin version compatibility check failed: {why}"
+                )));
+            }
         }
         Ok(())
-    }
-
-    /// The system fragments this plugin adds for `key`.
-    pub fn fragments(&self, key: &str) -> Vec<String> {
-        let Some(obj) = self.prompt_mappings.get(key).and_then(Value::as_object) else {
-            return Vec::new();
-        };
-        let name = &self.plugin_metadata.name;
-        let text = |v: &Value| match v {
-            Value::String(s) => s.clone(),
-            Value::Array(a) => a
-                .iter()
-                .map(|x| {
-                    format!(
-                        "- {}",
-                        x.as_str().map_or_else(|| x.to_string(), str::to_owned)
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n"),
-            other => other.to_string(),
-        };
-        let mut out = Vec::new();
-        for (field, label) in [
-            ("system_instructions", "Instructions"),
-            ("description", "Task"),
-            ("focus_points", "Focus on"),
-            ("example_format", "Format like"),
-            ("examples", "Examples"),
-        ] {
-            if let Some(v) = obj
-                .get(field)
-                .filter(|v| !v.is_null() && v.as_str() != Some(""))
-            {
-                out.push(format!("{label} (plugin {name}):\n{}", text(v)));
-            }
-        }
-        out
     }
 }
 
@@ -310,13 +279,22 @@ impl Plugins {
         Plugins { ordered }
     }
 
-    /// The fragments of the first plugin that maps `key`.
-    pub fn fragments(&self, key: &str) -> Vec<String> {
+    /// The mapping for `key` of the first plugin (in precedence order) that maps it. As in the
+    /// reference, that mapping decides: when it is not of the prompt's kind the built-in prompt
+    /// is used, not the next plugin's.
+    pub fn mapping(&self, key: &str) -> Option<Mapping> {
+        self.ordered.iter().find_map(|p| {
+            let fields = p.prompt_mappings.get(key)?.as_object()?.clone();
+            Some(Mapping::new(&p.plugin_metadata.name, fields))
+        })
+    }
+
+    /// Plugins in the order they are consulted (for tests and `plugin list`).
+    pub fn names(&self) -> Vec<&str> {
         self.ordered
             .iter()
-            .map(|p| p.fragments(key))
-            .find(|f| !f.is_empty())
-            .unwrap_or_default()
+            .map(|p| p.plugin_metadata.name.as_str())
+            .collect()
     }
 }
 
@@ -356,6 +334,29 @@ pub fn version_matches(req: &str, version: &str) -> Result<bool, NotAVersion> {
     Ok(true)
 }
 
+/// Why `version` does not satisfy `req`, in the reference's words (None: it does).
+pub fn incompatibility(req: &str, version: &str) -> Option<String> {
+    match version_matches(req, version) {
+        Ok(true) => None,
+        Err(e) => Some(format!("Invalid version requirement format: {e}")),
+        Ok(false) => {
+            let failing = req
+                .split(',')
+                .map(str::trim)
+                .find(|p| !p.is_empty() && version_matches(p, version).is_ok_and(|ok| !ok))?;
+            let (op, v) = ["==", ">=", "<=", "!=", ">", "<", "="]
+                .iter()
+                .find_map(|op| failing.strip_prefix(op).map(|rest| (*op, rest.trim())))
+                .unwrap_or(("==", failing));
+            Some(match op {
+                "==" | "=" => format!("Requires exact version {v}, got {version}"),
+                "!=" => format!("Incompatible with version {v}, got {version}"),
+                op => format!("Requires version {op} {v}, got {version}"),
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -377,16 +378,59 @@ mod tests {
     }
 
     #[test]
-    fn invalid_plugins_are_rejected_with_the_reason() {
+    fn invalid_plugins_are_rejected_with_the_references_reasons() {
         let ok = r#"{"plugin_metadata":{"name":"p","version":"1.0.0","description":"","author":"","compatible_vibectl_versions":">=0.11.0","created_at":""},"prompt_mappings":{"get_resource_summary":{"description":"d","focus_points":["a"]}}}"#;
         assert_eq!(plugin(ok), Ok(()));
-        let traversal = ok.replace("\"name\":\"p\"", "\"name\":\"../evil\"");
-        assert!(plugin(&traversal).unwrap_err().contains("name"));
-        let empty = r#"{"plugin_metadata":{"name":"p","version":"1"},"prompt_mappings":{}}"#;
-        assert!(plugin(empty).unwrap_err().contains("empty"));
-        let typed = r#"{"plugin_metadata":{"name":"p","version":"1"},"prompt_mappings":{"vibe_plan":{"prompt_metadata":{"is_planning_prompt":true}}}}"#;
-        assert!(plugin(typed).unwrap_err().contains("examples"));
-        let too_new = ok.replace(">=0.11.0", ">=2.0.0");
-        assert!(plugin(&too_new).unwrap_err().contains("compatible"));
+        let cases = [
+            (ok.replace("\"name\":\"p\"", "\"name\":\"\""), "Plugin metadata missing name".to_owned()),
+            (ok.replace("\"version\":\"1.0.0\"", "\"version\":\"\""), "Plugin metadata missing version".into()),
+            (ok.replace("\"name\":\"p\"", "\"name\":\"../evil\""), "must be letters".into()),
+            (ok.replace(",\"author\":\"\"", ""), "missing field `author`".into()),
+            (
+                ok.replace(r#"{"get_resource_summary":{"description":"d","focus_points":["a"]}}"#, "{}"),
+                "Plugin has no prompt mappings".into(),
+            ),
+            (
+                ok.replace(r#""focus_points":["a"]"#, r#""prompt_metadata":{"is_planning_prompt":true},"command":"get""#),
+                "Planning prompt mapping 'get_resource_summary' missing examples".into(),
+            ),
+            (
+                ok.replace(r#""focus_points":["a"]"#, r#""prompt_metadata":{"is_planning_prompt":true},"examples":[["a",{}]]"#),
+                "Planning prompt mapping 'get_resource_summary' missing command field".into(),
+            ),
+            (
+                ok.replace(r#""focus_points":["a"]"#, r#""prompt_metadata":{"is_summary_prompt":true},"focus_points":[]"#),
+                "Summary prompt mapping 'get_resource_summary' missing focus_points or example_format".into(),
+            ),
+            (
+                ok.replace(">=0.11.0", ">=2.0.0"),
+                "Plugin version compatibility check failed: Requires version >= 2.0.0, got 0.11.6".into(),
+            ),
+            (
+                ok.replace(">=0.11.0", "==0.10"),
+                "Requires exact version 0.10, got 0.11.6".into(),
+            ),
+            (ok.replace(">=0.11.0", ">=x"), "Invalid version requirement format".into()),
+        ];
+        for (text, why) in cases {
+            let err = plugin(&text).unwrap_err();
+            assert!(err.contains(&why), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_first_plugin_mapping_a_key_decides() {
+        let mapping =
+            |fields: serde_json::Value| Mapping::new("p", fields.as_object().unwrap().clone());
+        // The reference's legacy detection when prompt_metadata says nothing.
+        assert!(mapping(serde_json::json!({"examples": [["a", {}]]})).is_planning_prompt());
+        assert!(mapping(serde_json::json!({"focus_points": ["x"]})).is_summary_prompt());
+        assert!(!mapping(serde_json::json!({"description": "d"})).is_summary_prompt());
+        let m = mapping(
+            serde_json::json!({"prompt_metadata": {"is_summary_prompt": false}, "focus_points": ["x"]}),
+        );
+        assert!(!m.is_summary_prompt());
+        assert_eq!(m.lines("focus_points"), ["x"]);
+        assert_eq!(m.text("missing"), None);
     }
 }
