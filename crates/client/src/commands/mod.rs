@@ -133,7 +133,8 @@ pub async fn kubectl_style(
             }
         }
         None if use_live => session.run_live(&argv, None).await.map(exit),
-        // `kubectl diff` exits 1 when there are differences: that is its answer, not a failure.
+        // `kubectl diff` exits 1 when there are differences: its answer (summarised, and the exit
+        // code), not a failure.
         None if verb == "diff" => session
             .run_and_summarize(&argv, None, &[0, 1], Hint::None, None)
             .await

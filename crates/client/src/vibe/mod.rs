@@ -299,7 +299,11 @@ impl Session<'_> {
                 StepOutcome::Failed(code)
             });
         }
-        let allowed = allowed_exit_codes.unwrap_or_else(|| vec![0]);
+        let mut allowed = allowed_exit_codes.unwrap_or_else(|| vec![0]);
+        if decision.args.first().map(String::as_str) == Some("diff") && !allowed.contains(&1) {
+            // `kubectl diff` exits 1 when it finds differences: its answer, not a failure.
+            allowed.push(1);
+        }
         let hint = if decision.prints_secret_data {
             Hint::SecretOutput
         } else {
