@@ -35,6 +35,9 @@ pub enum VibeError {
     /// The model's plan was unusable even after a corrective retry.
     #[error("the model did not produce a valid plan after a corrective retry: {0}")]
     Plan(String),
+    /// The live display's filter does not compile.
+    #[error("live_display.default_filter_regex: {0}")]
+    Filter(regex::Error),
     /// The plan was refused by the safety rules.
     #[error("the planned command was refused and nothing was run: {0}")]
     Refused(String),

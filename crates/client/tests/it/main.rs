@@ -13,4 +13,5 @@ mod commands_loop;
 mod e2e_direct;
 mod e2e_proxy;
 mod fake_kube;
+mod live_display;
 mod proxy_retries;
