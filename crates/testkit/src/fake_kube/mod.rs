@@ -1,6 +1,6 @@
 //! A fake Kubernetes API server that the real `kubectl` can talk to: discovery, namespaces, pods,
-//! services and deployments (get/list/create/delete/patch/put/scale), server-side tables, and a
-//! generated kubeconfig.
+//! services and deployments (get/list/create/delete/patch/put/scale), server-side tables, pod logs
+//! (`kubectl logs`, `-f` that ends or stays open), and a generated kubeconfig.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
