@@ -131,15 +131,20 @@ impl Session<'_> {
             None
         };
         let title = terminal_safe(&self.kubectl.display(args));
-        let draw = |screen: &mut term::Screen, view: &View, keys: bool| {
+        // `running: false` is the last frame: the counters, no keys or bound left to offer.
+        let draw = |screen: &mut term::Screen, view: &View, keys: bool, running: bool| {
             let (rows, cols) = term::size().unwrap_or((24, 80));
             let height = view.max_lines().min(rows.saturating_sub(3)).max(1);
-            let status = format!(
-                "{} | bound {}s{}",
-                view.status(start.elapsed(), keys),
-                bound.as_secs(),
-                if keys { "" } else { " | Ctrl-C stops" }
-            );
+            let status = if running {
+                format!(
+                    "{} | bound {}s{}",
+                    view.status(start.elapsed(), keys),
+                    bound.as_secs(),
+                    if keys { "" } else { " | Ctrl-C stops" }
+                )
+            } else {
+                view.status(start.elapsed(), false)
+            };
             screen.draw(
                 &title,
                 &view.rows(height, cols.saturating_sub(1)),
@@ -159,7 +164,7 @@ impl Session<'_> {
                     Some(k) => match view.key(k) {
                         KeyOutcome::Exit => break Ended::UserExit,
                         KeyOutcome::Redraw => if let Some(s) = screen.as_mut() {
-                            draw(s, &view, true);
+                            draw(s, &view, true, true);
                         },
                         KeyOutcome::Nothing => {}
                     },
@@ -181,7 +186,7 @@ impl Session<'_> {
                 _ = &mut deadline => break Ended::Bound,
                 _ = tick.tick(), if screen.is_some() => {
                     if let Some(s) = screen.as_mut() {
-                        draw(s, &view, keys.is_some());
+                        draw(s, &view, keys.is_some(), true);
                     }
                 }
             }
@@ -197,7 +202,7 @@ impl Session<'_> {
             view.push(terminal_safe(&l));
         }
         match screen.as_mut() {
-            Some(s) => draw(s, &view, false),
+            Some(s) => draw(s, &view, false, false),
             None => {
                 // No terminal to redraw on: the final panel, once (as Rich prints a live
                 // display's last frame to a file or pipe).
