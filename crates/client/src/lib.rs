@@ -4,6 +4,7 @@ pub mod audit;
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod display;
 pub mod kube;
 pub mod memory;
 pub mod model;

@@ -161,6 +161,8 @@ pub struct Settings {
     pub max_correction_retries: u32,
     /// Plugin ids in the order they are consulted (`plugins.precedence`).
     pub plugin_precedence: Vec<String>,
+    /// The live display of wait, port-forward, logs -f, get -w and events -w (`live_display.*`).
+    pub live: crate::display::LiveOptions,
 }
 
 impl Settings {
@@ -233,6 +235,7 @@ impl Settings {
                     .collect(),
                 _ => Vec::new(),
             },
+            live: crate::display::LiveOptions::from_config(cfg)?,
         })
     }
 
@@ -279,6 +282,16 @@ mod tests {
         assert_eq!(s.mode, Mode::Manual);
         assert_eq!(s.check_max_iterations, 10);
         assert_eq!(s.memory_max_chars, 1500);
+        assert_eq!(
+            s.live,
+            crate::display::LiveOptions {
+                max_lines: 20,
+                wrap_text: true,
+                buffer_max_lines: 100_000,
+                filter: None,
+                save_dir: ".".into(),
+            }
+        );
     }
 
     #[test]

@@ -39,10 +39,12 @@ pub struct KubectlArgs {
 /// Arguments of the commands with a live display (logs, wait, port-forward).
 #[derive(Debug, Args)]
 pub struct LiveArgs {
-    /// Show the live display (elapsed time and the latest output) while kubectl runs.
+    /// Show the live display while kubectl runs: the newest lines (live_display.max_lines,
+    /// wrap_text, default_filter_regex) and, on a terminal, the keys [E]xit [W]rap [P]ause
+    /// [S]ave [F]ilter (the default).
     #[arg(long, overrides_with = "no_live_display")]
     pub live_display: bool,
-    /// Plain output, no live display.
+    /// kubectl's output as it comes, every line, no live display.
     #[arg(long, overrides_with = "live_display")]
     pub no_live_display: bool,
     /// kubectl's arguments and vibectl's options.

@@ -203,16 +203,17 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
         args: Vec<String>,
     },
-    /// `kubectl get ...` plus a short summary; `get vibe "REQUEST"` plans it.
+    /// `kubectl get ...` plus a short summary; `get vibe "REQUEST"` plans it; `-w` runs under
+    /// the live display.
     #[command(after_help = kube_help!("get", "pods -n web", "the pods that are not ready"))]
     Get(KubectlArgs),
     /// `kubectl describe ...` plus a short summary.
     #[command(after_help = kube_help!("describe", "pod web-1 -n web", "why web-1 restarts"))]
     Describe(KubectlArgs),
-    /// `kubectl logs ...` plus a short summary.
+    /// `kubectl logs ...` plus a short summary; `-f` runs under the live display.
     #[command(after_help = kube_help!("logs", "web-1 -n web --tail 200", "errors of the web pods"))]
     Logs(LiveArgs),
-    /// `kubectl events ...` plus a short summary.
+    /// `kubectl events ...` plus a short summary; `-w` runs under the live display.
     #[command(after_help = kube_help!("events", "-n web", "warnings in web"))]
     Events(KubectlArgs),
     /// `kubectl create ...` plus a short summary.

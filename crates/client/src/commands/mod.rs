@@ -61,7 +61,8 @@ fn outcome(o: StepOutcome) -> ExitCode {
 pub enum Style {
     /// kubectl, then a summary.
     Summary,
-    /// Under the live display (wait, port-forward, logs -f).
+    /// Under the live display (wait, port-forward, logs -f; get -w and events -w are `Summary`
+    /// commands that switch to it).
     Live,
     /// `apply`: plain, or intelligent apply in vibe form.
     Apply,
@@ -85,15 +86,22 @@ pub async fn kubectl_style(
     let kubectl = Kubectl::new(cfg, &global);
     let mut argv: Vec<String> = verb.split(' ').map(str::to_owned).collect();
     argv.extend(split.args.iter().cloned());
-    let live_on = live
-        .map(|l| {
-            split
-                .live_display
-                .unwrap_or(!l.no_live_display || l.live_display)
-        })
-        .unwrap_or(false);
+    // `--live-display` / `--no-live-display`, wherever they are on the line; on by default.
+    let live_on = split
+        .live_display
+        .unwrap_or(live.is_none_or(|l| !l.no_live_display || l.live_display));
     let follows = verb == "logs" && argv.iter().any(|a| a == "-f" || a == "--follow");
-    let use_live = style == Style::Live && (verb != "logs" || follows) && live_on;
+    // `get -w` and `events -w` run under the live display, as in the reference.
+    let watches = matches!(verb, "get" | "events")
+        && argv
+            .iter()
+            .any(|a| a == "-w" || a == "--watch" || a == "--watch-only");
+    let use_live = live_on
+        && match style {
+            Style::Live => verb != "logs" || follows,
+            Style::Summary => watches,
+            _ => false,
+        };
     if split.vibe.is_none() && verb == "rollout undo" && settings.mode != Mode::Auto {
         // The reference asks before an undo unless the mode is auto (`--yes`, `--mode auto`).
         let resource = split
@@ -150,7 +158,8 @@ pub async fn kubectl_style(
             }
         }
         None if use_live => session.run_live(&argv, None).await.map(exit),
-        // `kubectl diff` exits 1 when there are differences: that is its answer, not a failure.
+        // `kubectl diff` exits 1 when there are differences: its answer (summarised, and the exit
+        // code), not a failure.
         None if verb == "diff" => session
             .run_and_summarize(&argv, None, &[0, 1], Hint::None, None)
             .await

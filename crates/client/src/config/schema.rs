@@ -38,6 +38,8 @@ pub enum Kind {
     FlagOrWord(&'static [&'static str]),
     /// A list of strings.
     List,
+    /// A regular expression (Rust regex syntax) or `null`; checked by compiling it.
+    Regex,
 }
 
 /// One config key; `*` in the pattern matches one name (a profile, a provider).
@@ -74,6 +76,9 @@ pub enum ValueError {
     /// A name filling a wildcard (provider, profile) that is not allowed.
     #[error("{0}")]
     Name(String),
+    /// A regular expression that does not compile.
+    #[error("not a valid regular expression (Rust regex syntax): {0}")]
+    Regex(String),
 }
 
 /// Providers whose keys may be configured.
@@ -103,6 +108,7 @@ impl KeySpec {
             Kind::Number { min, max } => format!("a number from {min} to {max}"),
             Kind::FlagOrWord(words) => format!("true, false or one of {}", words.join(", ")),
             Kind::List => "a list".into(),
+            Kind::Regex => "a regular expression, or null for none".into(),
         }
     }
 
@@ -133,6 +139,14 @@ impl KeySpec {
             (Kind::FlagOrWord(_), Value::Bool(_)) => true,
             (Kind::FlagOrWord(words), Value::String(s)) => words.contains(&s.as_str()),
             (Kind::List, Value::Sequence(_)) => true,
+            (Kind::Regex, Value::String(s)) => {
+                return crate::display::compile_filter(s).map(|_| ()).map_err(|e| {
+                    // The last line of regex's message says what is wrong, without the
+                    // caret diagram.
+                    let text = e.to_string();
+                    ValueError::Regex(text.lines().last().unwrap_or("").trim().to_owned())
+                });
+            }
             (Kind::Bool, Value::Bool(_)) => true,
             (Kind::Int { min, max }, Value::Number(n)) => {
                 n.as_i64().is_some_and(|i| i >= min && i <= max)
@@ -184,7 +198,9 @@ impl KeySpec {
                 Ok(i) => Value::Number(i.into()),
                 Err(_) => Value::String(raw.to_owned()),
             },
-            Kind::OptionalText | Kind::Path if matches!(raw, "null" | "none" | "~" | "") => {
+            Kind::OptionalText | Kind::Path | Kind::Regex
+                if matches!(raw, "null" | "none" | "~" | "") =>
+            {
                 Value::Null
             }
             _ => Value::String(raw.to_owned()),
@@ -275,6 +291,16 @@ mod tests {
             lookup("llm.model").unwrap().parse("null").unwrap(),
             Value::Null
         );
+    }
+
+    #[test]
+    fn regexes_are_checked_by_compiling_them() {
+        let r = lookup("live_display.default_filter_regex").unwrap();
+        assert!(r.parse("err(or)?").is_ok());
+        assert_eq!(r.parse("null").unwrap(), Value::Null);
+        let e = r.parse("(unclosed").unwrap_err().to_string();
+        assert!(e.contains("not a valid regular expression"), "{e}");
+        assert!(r.parse("(\\w{1000}){1000}").is_err());
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum VibeError {
     /// The model's plan was unusable even after a corrective retry.
     #[error("the model did not produce a valid plan after a corrective retry: {0}")]
     Plan(String),
+    /// The live display's filter does not compile.
+    #[error("live_display.default_filter_regex: {0}")]
+    Filter(regex::Error),
     /// The plan was refused by the safety rules.
     #[error("the planned command was refused and nothing was run: {0}")]
     Refused(String),
@@ -339,7 +342,11 @@ impl Session<'_> {
                 StepOutcome::Failed(code)
             });
         }
-        let allowed = allowed_exit_codes.unwrap_or_else(|| vec![0]);
+        let mut allowed = allowed_exit_codes.unwrap_or_else(|| vec![0]);
+        if decision.args.first().map(String::as_str) == Some("diff") && !allowed.contains(&1) {
+            // `kubectl diff` exits 1 when it finds differences: its answer, not a failure.
+            allowed.push(1);
+        }
         let hint = if decision.prints_secret_data {
             Hint::SecretOutput
         } else {

@@ -59,7 +59,9 @@ impl Session<'_> {
         }
     }
 
-    /// Runs kubectl and prints a summary (or a recovery suggestion); returns the exit code to use.
+    /// Runs kubectl and prints a summary (or a recovery suggestion); returns the exit code to use:
+    /// kubectl's own, also when it is one of `allowed` (`kubectl diff` exits 1 when it finds
+    /// differences: the summary prints and vibectl exits 1, as kubectl and the reference do).
     /// kubectl's output is sanitised before it is summarised (`hint` says when it holds Secret
     /// data in a format without structure).
     pub async fn run_and_summarize(
@@ -76,6 +78,7 @@ impl Session<'_> {
         }
         let out = self.kubectl.run(args, stdin).await?;
         if out.succeeded(allowed) {
+            let code = exit_code(&out);
             if self.settings.show_raw_output || !self.settings.show_vibe {
                 crate::ui::write_stdout(&out.stdout, false);
             }
@@ -86,7 +89,7 @@ impl Session<'_> {
             };
             if !self.settings.show_vibe {
                 // --no-show-vibe: kubectl's output only, no summary call.
-                return Ok(0);
+                return Ok(code);
             }
             let (text, found) = self.clean(text, hint);
             let call = LlmCall {
@@ -110,7 +113,7 @@ impl Session<'_> {
                 ),
             )
             .await;
-            Ok(0)
+            Ok(code)
         } else {
             eprintln!(
                 "kubectl failed ({}):",

@@ -99,29 +99,73 @@ async fn mutating_commands_change_the_fake_cluster() {
     assert!(w.kube.get(Resource::Pods, "default", "web-1").is_none());
 }
 
+const WEB_DEPLOYMENT: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\nspec:\n  replicas: REPLICAS\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n      - name: main\n        image: nginx\n";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn diff_shows_the_change_and_changes_nothing() {
+async fn diff_exits_as_kubectl_diff_does_and_still_summarises() {
     let w = World::start().await;
     let manifest = w.dir.path().join("web.yaml");
-    std::fs::write(
-        &manifest,
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n  namespace: default\nspec:\n  replicas: 7\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n      - name: main\n        image: nginx\n",
-    )
-    .unwrap();
+    let path = manifest.to_str().unwrap();
+    // Differences found: kubectl diff exits 1, and so does vibectl, after the summary.
+    std::fs::write(&manifest, WEB_DEPLOYMENT.replace("REPLICAS", "7")).unwrap();
     w.say("The live deployment would go from 2 to 7 replicas.");
-    let run = w
-        .vibectl(&[
-            "diff",
-            "-f",
-            manifest.to_str().unwrap(),
-            "--show-raw-output",
-        ])
-        .await;
-    assert_eq!(run.code, 0, "{run:?}");
+    let run = w.vibectl(&["diff", "-f", path, "--show-raw-output"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
     assert!(run.stdout.contains("+  replicas: 7"), "{run:?}");
     assert!(run.stdout.contains("2 to 7 replicas"), "{run:?}");
     assert_eq!(replicas(&w, "web"), 2);
     assert!(w.kube.mutations().is_empty(), "{:?}", w.kube.mutations());
+    // Without a summary too.
+    let run = w.vibectl(&["diff", "-f", path, "--no-show-vibe"]).await;
+    assert_eq!(run.code, 1, "{run:?}");
+    // No differences (the manifest as applied): 0.
+    std::fs::write(&manifest, WEB_DEPLOYMENT.replace("REPLICAS", "2")).unwrap();
+    let applied = std::process::Command::new("kubectl")
+        .args(["--kubeconfig", &w.env[0].1, "apply", "-f", path])
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{applied:?}");
+    w.say("No changes.");
+    let run = w.vibectl(&["diff", "-f", path]).await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("No changes."), "{run:?}");
+    // kubectl's own error: its exit code (above 1), with the recovery suggestion.
+    let plain = std::process::Command::new("kubectl")
+        .args([
+            "--kubeconfig",
+            &w.env[0].1,
+            "diff",
+            "-f",
+            "/nonexistent/x.yaml",
+        ])
+        .output()
+        .unwrap();
+    let kubectl_code = plain.status.code().unwrap();
+    assert!(kubectl_code > 1, "{plain:?}");
+    w.say("Check the path.");
+    let run = w.vibectl(&["diff", "-f", "/nonexistent/x.yaml"]).await;
+    assert_eq!(run.code, kubectl_code, "{run:?}");
+    assert!(run.stderr.contains("does not exist"), "{run:?}");
+    assert!(run.stdout.contains("Check the path."), "{run:?}");
+    // The vibe form (reading a local file needs a yes): the planned diff's exit code, after
+    // its summary.
+    std::fs::write(&manifest, WEB_DEPLOYMENT.replace("REPLICAS", "5")).unwrap();
+    w.plan(&["diff", "-f", path], None);
+    w.say("It would scale web to 5.");
+    let run = w
+        .vibectl(&["diff", "vibe", "web.yaml against the cluster", "--yes"])
+        .await;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stdout.contains("scale web to 5"), "{run:?}");
+    std::fs::write(&manifest, WEB_DEPLOYMENT.replace("REPLICAS", "2")).unwrap();
+    w.plan(&["diff", "-f", path], None);
+    w.say("Nothing would change.");
+    let run = w
+        .vibectl(&["diff", "vibe", "web.yaml against the cluster", "--yes"])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.contains("Nothing would change."), "{run:?}");
+    assert_eq!(replicas(&w, "web"), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

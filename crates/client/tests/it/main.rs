@@ -13,6 +13,7 @@ mod commands_loop;
 mod e2e_direct;
 mod e2e_proxy;
 mod fake_kube;
+mod live_display;
 mod plugin_prompts;
 mod proxy_retries;
 mod rollout;

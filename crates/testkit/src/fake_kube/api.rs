@@ -161,6 +161,33 @@ fn wants_table(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("as=Table"))
 }
 
+/// `GET .../pods/NAME/log`: the pod's log as text; with `follow=true` and a log that stays
+/// open, the text and then an open stream, as a running pod's.
+fn pod_log(shared: &Shared, ns: &str, name: &str, uri: &Uri) -> Response {
+    let exists = match shared.store.lock() {
+        Ok(s) => s.get(Resource::Pods, ns, name).is_some(),
+        Err(p) => p.into_inner().get(Resource::Pods, ns, name).is_some(),
+    };
+    if !exists {
+        return status(404, "NotFound", &format!("pods \"{name}\" not found"));
+    }
+    let log = shared.log(ns, name).unwrap_or_default();
+    let follow = query_param(uri, "follow").is_some_and(|f| f == "true");
+    if follow && log.stay_open {
+        use futures::StreamExt;
+        let text = axum::body::Bytes::from(log.text);
+        let body = futures::stream::once(async move { Ok::<_, std::io::Error>(text) })
+            .chain(futures::stream::pending());
+        return (
+            StatusCode::OK,
+            [("content-type", "text/plain")],
+            axum::body::Body::from_stream(body),
+        )
+            .into_response();
+    }
+    (StatusCode::OK, [("content-type", "text/plain")], log.text).into_response()
+}
+
 /// Answers one request.
 pub async fn handle(
     shared: axum::extract::State<Shared>,
@@ -252,6 +279,9 @@ pub async fn handle(
         // forward with no traffic, until it is stopped.
         tokio::time::sleep(std::time::Duration::from_secs(600)).await;
         return status(404, "NotFound", "port-forward is not supported");
+    }
+    if sub == Some("log") && resource == Resource::Pods && method == Method::GET {
+        return pod_log(&shared, ns.unwrap_or("default"), name.unwrap_or(""), &uri);
     }
     if watch {
         // No events ever happen: the watch stays open a moment (so `kubectl wait` and

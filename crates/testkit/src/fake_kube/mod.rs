@@ -1,7 +1,8 @@
 //! A fake Kubernetes API server that the real `kubectl` can talk to: discovery, namespaces, pods,
 //! services, secrets, deployments and their ReplicaSets (get/list/create/delete/patch/put/scale;
 //! merge and JSON patches), a deployment controller that numbers each pod template as a revision
-//! (`kubectl rollout history/undo` work), server-side tables, and a generated kubeconfig.
+//! (`kubectl rollout history/undo` work), server-side tables, pod logs (`kubectl logs`, `-f` that
+//! ends or stays open), and a generated kubeconfig.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -32,6 +33,27 @@ pub use store::{Resource, Store};
 #[derive(Clone, Debug)]
 pub struct Shared {
     store: Arc<Mutex<Store>>,
+    logs: Arc<Mutex<std::collections::BTreeMap<(String, String), PodLog>>>,
+}
+
+/// A pod's log, as `kubectl logs` reads it.
+#[derive(Clone, Debug, Default)]
+pub struct PodLog {
+    /// The log's text.
+    pub text: String,
+    /// With `--follow`, the stream stays open after the text (a pod still running) instead of
+    /// ending (a pod that has finished).
+    pub stay_open: bool,
+}
+
+impl Shared {
+    pub(crate) fn log(&self, namespace: &str, pod: &str) -> Option<PodLog> {
+        let logs = match self.logs.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        logs.get(&(namespace.to_owned(), pod.to_owned())).cloned()
+    }
 }
 
 /// A running fake API server; stops when dropped.
@@ -49,6 +71,7 @@ impl FakeKube {
         let addr = listener.local_addr()?;
         let shared = Shared {
             store: Arc::new(Mutex::new(Store::new())),
+            logs: Arc::default(),
         };
         let (stop, mut stop_rx) = watch::channel(false);
         let app = axum::Router::new()
@@ -133,6 +156,15 @@ impl FakeKube {
             json!({"metadata": {"name": name, "namespace": namespace, "labels": {"app": name}},
                    "spec": {"containers": [{"name": "main", "image": "nginx"}]}}),
         );
+    }
+
+    /// Sets the log `kubectl logs` reads for a pod (which must exist to be read).
+    pub fn set_pod_log(&self, namespace: &str, pod: &str, log: PodLog) {
+        let mut logs = match self.shared.logs.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        logs.insert((namespace.to_owned(), pod.to_owned()), log);
     }
 
     /// Adds a ClusterIP service on `port`.

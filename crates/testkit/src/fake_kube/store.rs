@@ -300,16 +300,21 @@ impl Store {
         name: &str,
         patch: &Value,
     ) -> Option<Value> {
-        let rv = self.bump();
-        let obj = self
-            .objects
-            .get_mut(&(resource, namespace.to_owned(), name.to_owned()))?;
-        merge(obj, patch);
-        if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.insert("resourceVersion".into(), json!(rv));
+        let key = (resource, namespace.to_owned(), name.to_owned());
+        let before = self.objects.get(&key)?.clone();
+        let mut obj = before.clone();
+        merge(&mut obj, patch);
+        fill_status(resource, &mut obj);
+        // As the real API server: a patch that changes nothing keeps the resourceVersion
+        // (so `kubectl diff` of an applied manifest finds no differences).
+        if obj != before {
+            let rv = self.bump();
+            if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+                m.insert("resourceVersion".into(), json!(rv));
+            }
         }
-        fill_status(resource, obj);
-        Some(obj.clone())
+        self.objects.insert(key, obj.clone());
+        Some(obj)
     }
 
     /// Replaces an object's spec and metadata labels/annotations (PUT).

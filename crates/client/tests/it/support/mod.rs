@@ -165,6 +165,76 @@ impl World {
         }
     }
 
+    /// Runs `vibectl args` on a pseudo-terminal, typing `input` once `marker` has appeared in
+    /// its output (so keys reach the live display, not the shell before it); panics if the
+    /// marker never appears.
+    pub async fn vibectl_tty_after(&self, args: &[&str], marker: &str, input: &str) -> Run {
+        let quoted: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_vibectl"))
+            .chain(args.iter().copied())
+            .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+            .collect();
+        let mut cmd = Command::new("/usr/bin/script");
+        cmd.args(["-qec", &quoted.join(" "), "/dev/null"])
+            .env("VIBECTL_CLIENT_CONFIG_DIR", self.config_dir())
+            .env("HOME", self.dir.path())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for k in SCRUBBED.iter().filter(|k| **k != "NO_COLOR") {
+            cmd.env_remove(k);
+        }
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let (marker, input) = (marker.to_owned(), input.to_owned());
+        let out = tokio::task::spawn_blocking(move || {
+            use std::io::{Read, Write};
+            let mut child = cmd.spawn().unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let mut stdout = child.stdout.take().unwrap();
+            let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+            let reader = {
+                let seen = seen.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = stdout.read(&mut buf) {
+                        if n == 0 {
+                            break;
+                        }
+                        seen.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                })
+            };
+            let start = std::time::Instant::now();
+            while !String::from_utf8_lossy(&seen.lock().unwrap()).contains(&marker) {
+                assert!(
+                    start.elapsed() < std::time::Duration::from_secs(60),
+                    "`{marker}` never appeared: {}",
+                    String::from_utf8_lossy(&seen.lock().unwrap())
+                );
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            stdin.write_all(input.as_bytes()).unwrap();
+            drop(stdin);
+            let status = child.wait().unwrap();
+            reader.join().unwrap();
+            let mut stderr = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut stderr);
+            }
+            let stdout = String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+            Run {
+                code: status.code().unwrap_or(-1),
+                stdout,
+                stderr,
+            }
+        })
+        .await
+        .unwrap();
+        out
+    }
+
     /// Scripts a planner answer running `commands` (optionally with a manifest).
     pub fn plan(&self, commands: &[&str], manifest: Option<&str>) {
         self.mock
