@@ -33,6 +33,7 @@ mod http_errors;
 mod in_process;
 mod interop;
 mod jwt_interop;
+mod ledger_migration;
 mod overload;
 mod parity;
 mod state_conformance;
