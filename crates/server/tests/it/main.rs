@@ -30,6 +30,7 @@ mod hostile_files;
 mod http_access;
 mod http_api;
 mod http_errors;
+mod http_ledger;
 mod in_process;
 mod interop;
 mod jwt_interop;
