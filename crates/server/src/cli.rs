@@ -126,9 +126,9 @@ vibectl-server ca create-client-cert alice-laptop\n  vibectl-server ca status\n\
 Clients trust <ca dir>/ca-bundle.crt. See docs/security.md for the TLS set-ups."
     )]
     Ca(CaArgs),
-    /// Usage per subject, model and day: requests, tokens, cost, errors (from the usage ledger).
+    /// Usage per day, subject, model and API: requests, tokens, cost, errors (from the usage ledger).
     #[command(
-        after_help = "Examples:\n  vibectl-server usage\n  vibectl-server usage --by subject --since 2026-11-01\n  vibectl-server usage --subject alice --by model --json\n\n\
+        after_help = "Examples:\n  vibectl-server usage\n  vibectl-server usage --by subject --since 2026-11-01\n  vibectl-server usage --subject alice --by model --json\n  vibectl-server usage --api anthropic --by subject\n\n\
 Costs are exact sums kept in pico-USD and shown rounded to the micro-dollar."
     )]
     Usage(UsageArgs),
@@ -274,7 +274,10 @@ pub struct UsageArgs {
     /// Only days on or after this UTC date (YYYY-MM-DD).
     #[arg(long, value_name = "DATE")]
     pub since: Option<String>,
-    /// Group rows (default: one row per day, subject and model).
+    /// Only calls through this API: grpc, openai (/v1/chat/completions) or anthropic (/v1/messages).
+    #[arg(long, value_name = "API", value_parser = parse_api)]
+    pub api: Option<crate::state::Api>,
+    /// Group rows (default: one row per day, subject, model and API).
     #[arg(long, value_enum)]
     pub by: Option<UsageBy>,
     /// JSON output.
@@ -291,6 +294,14 @@ pub enum UsageBy {
     Subject,
     /// One row per UTC day.
     Day,
+    /// One row per API (grpc, openai, anthropic).
+    Api,
+}
+
+/// Parses `--api`.
+fn parse_api(s: &str) -> Result<crate::state::Api, String> {
+    crate::state::Api::parse(s)
+        .ok_or_else(|| format!("`{s}` is not an API; use grpc, openai or anthropic"))
 }
 
 impl ServeArgs {

@@ -31,13 +31,7 @@ fn subject_label(subject: &str) -> String {
 
 /// The API a call came through, from its method name: `grpc`, `openai` or `anthropic`.
 pub fn api_of(method: &str) -> &'static str {
-    if method.starts_with("openai.") {
-        "openai"
-    } else if method.starts_with("anthropic.") {
-        "anthropic"
-    } else {
-        "grpc"
-    }
+    crate::state::Api::of_method(method).as_str()
 }
 
 /// One finished (or refused) call.

@@ -20,15 +20,16 @@ pub fn usd(micro: u64) -> String {
     format!("{}.{:06}", micro / 1_000_000, micro % 1_000_000)
 }
 
-/// Groups rows: `None` keeps (day, subject, model).
+/// Groups rows: `None` keeps (day, subject, model, api).
 pub fn group(rows: &[UsageRow], by: Option<UsageBy>) -> Vec<(String, Tally)> {
     let mut out: BTreeMap<String, Tally> = BTreeMap::new();
     for r in rows {
         let k = match by {
-            None => format!("{}\t{}\t{}", r.day, r.subject, r.model),
+            None => format!("{}\t{}\t{}\t{}", r.day, r.subject, r.model, r.api),
             Some(UsageBy::Model) => r.model.clone(),
             Some(UsageBy::Subject) => r.subject.clone(),
             Some(UsageBy::Day) => r.day.clone(),
+            Some(UsageBy::Api) => r.api.as_str().to_owned(),
         };
         out.entry(k).or_default().add(&r.tally);
     }
@@ -71,6 +72,7 @@ pub fn exec(cx: &super::Context, args: &UsageArgs) -> anyhow::Result<()> {
     let q = UsageQuery {
         subject: args.subject.clone(),
         since,
+        api: args.api,
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -91,10 +93,11 @@ pub fn exec(cx: &super::Context, args: &UsageArgs) -> anyhow::Result<()> {
                 });
                 let mut parts = k.split('\t');
                 let names: &[&str] = match args.by {
-                    None => &["day", "subject", "model"],
+                    None => &["day", "subject", "model", "api"],
                     Some(UsageBy::Model) => &["model"],
                     Some(UsageBy::Subject) => &["subject"],
                     Some(UsageBy::Day) => &["day"],
+                    Some(UsageBy::Api) => &["api"],
                 };
                 for n in names {
                     v[*n] = json!(parts.next().unwrap_or(""));
@@ -109,7 +112,7 @@ pub fn exec(cx: &super::Context, args: &UsageArgs) -> anyhow::Result<()> {
         writeln!(
             out,
             "no usage recorded{}",
-            if q.subject.is_some() || q.since.is_some() {
+            if q.subject.is_some() || q.since.is_some() || q.api.is_some() {
                 " for this filter"
             } else {
                 " yet"
@@ -118,10 +121,11 @@ pub fn exec(cx: &super::Context, args: &UsageArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let head = match args.by {
-        None => "DAY\tSUBJECT\tMODEL",
+        None => "DAY\tSUBJECT\tMODEL\tAPI",
         Some(UsageBy::Model) => "MODEL",
         Some(UsageBy::Subject) => "SUBJECT",
         Some(UsageBy::Day) => "DAY",
+        Some(UsageBy::Api) => "API",
     };
     let mut lines = vec![format!(
         "{head}\tREQUESTS\tERRORS\tINPUT\tOUTPUT\tCACHE_READ\tCACHE_WRITE\tCOST_USD"
@@ -171,12 +175,14 @@ fn line(k: &str, t: &Tally) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::Api;
 
-    fn row(day: &str, subject: &str, model: &str, cost_pico: u64) -> UsageRow {
+    fn row(day: &str, subject: &str, model: &str, api: Api, cost_pico: u64) -> UsageRow {
         UsageRow {
             day: day.into(),
             subject: subject.into(),
             model: model.into(),
+            api,
             tally: Tally {
                 requests: 1,
                 cost_pico,
@@ -188,18 +194,29 @@ mod tests {
     #[test]
     fn grouping_and_money_formatting() {
         let rows = [
-            row("2026-11-01", "alice", "m1", 1_500_000),
-            row("2026-11-01", "bob", "m1", 1),
-            row("2026-11-02", "alice", "m2", 7),
+            row("2026-11-01", "alice", "m1", Api::Grpc, 1_500_000),
+            row("2026-11-01", "bob", "m1", Api::Grpc, 1),
+            row("2026-11-02", "alice", "m2", Api::Grpc, 7),
+            row("2026-11-02", "alice", "m2", Api::Anthropic, 2),
         ];
         let by_model = group(&rows, Some(UsageBy::Model));
         assert_eq!(by_model.len(), 2);
         assert_eq!(by_model[0].0, "m1");
         assert_eq!(by_model[0].1.requests, 2);
         assert_eq!(by_model[0].1.cost_pico, 1_500_001);
-        assert_eq!(group(&rows, Some(UsageBy::Subject))[0].1.requests, 2);
+        assert_eq!(group(&rows, Some(UsageBy::Subject))[0].1.requests, 3);
         assert_eq!(group(&rows, Some(UsageBy::Day)).len(), 2);
-        assert_eq!(group(&rows, None).len(), 3);
+        // One row per day, subject, model and API: alice's m2 calls through two APIs stay apart.
+        let all = group(&rows, None);
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[2].0, "2026-11-02\talice\tm2\tanthropic");
+        let by_api = group(&rows, Some(UsageBy::Api));
+        assert_eq!(by_api.len(), 2);
+        assert_eq!(
+            (by_api[0].0.as_str(), by_api[0].1.cost_pico),
+            ("anthropic", 2)
+        );
+        assert_eq!((by_api[1].0.as_str(), by_api[1].1.requests), ("grpc", 3));
         assert_eq!(pico_to_micro(1_500_000), 2);
         assert_eq!(pico_to_micro(1_499_999), 1);
         assert_eq!(usd(12_345_678), "12.345678");

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use vibectl_llm::{ErrorCode, ModelSpec, Usage};
 
 use super::tokens_of_chars;
-use crate::state::{StateStore, Tally, Ticket};
+use crate::state::{Api, StateStore, Tally, Ticket};
 use crate::telemetry;
 
 struct Open {
@@ -237,11 +237,14 @@ async fn settle(o: Open, mut first: Option<tokio::sync::oneshot::Sender<()>>) {
         signal();
         return;
     };
+    let api = Api::of_method(o.method);
     for (attempt, pause_ms) in [0u64, 200, 1000, 5000].into_iter().enumerate() {
         if pause_ms > 0 {
             tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
         }
-        let result = store.settle(&ticket, &o.subject, &o.model.id, &t).await;
+        let result = store
+            .settle(&ticket, &o.subject, &o.model.id, api, &t)
+            .await;
         signal();
         match result {
             Ok(()) => return,

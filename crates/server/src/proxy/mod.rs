@@ -105,10 +105,21 @@ impl VibectlLlmProxy for LlmProxyService {
         Ok(resp)
     }
 
+    /// Lists only the models (and aliases) the caller may use under `server.limits.models`,
+    /// as `/v1/models` does.
     async fn get_server_info(
         &self,
-        _request: Request<GetServerInfoRequest>,
+        request: Request<GetServerInfoRequest>,
     ) -> Result<Response<GetServerInfoResponse>, Status> {
-        Ok(Response::new(self.state.get().server_info()))
+        let state = self.state.get();
+        let limits = self.limiter.limits();
+        let access = &limits.models;
+        if access.default.is_none() && access.per_token.is_empty() {
+            return Ok(Response::new(state.server_info()));
+        }
+        let subject = subject_of(&request);
+        Ok(Response::new(
+            state.server_info_for(|m| access.allows(&subject, m)),
+        ))
     }
 }

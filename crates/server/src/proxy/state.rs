@@ -180,6 +180,28 @@ impl ProxyState {
         self.info.clone()
     }
 
+    /// The answer to `GetServerInfo` for a caller who may use only the models `may_use`
+    /// allows: the other models, their aliases, and the default model when it is one of them
+    /// (a call naming no model would be refused) are left out.
+    pub fn server_info_for(&self, may_use: impl Fn(&ModelSpec) -> bool) -> GetServerInfoResponse {
+        let mut info = self.info.clone();
+        info.available_models.retain(|m| {
+            self.catalog
+                .get(&m.model_id)
+                .is_some_and(|spec| may_use(spec))
+        });
+        let ids: std::collections::HashSet<String> = info
+            .available_models
+            .iter()
+            .map(|m| m.model_id.clone())
+            .collect();
+        info.model_aliases.retain(|_, id| ids.contains(id));
+        if !ids.contains(&info.default_model) {
+            info.default_model.clear();
+        }
+        info
+    }
+
     /// How long one call may take in all, under the global limits.
     pub fn request_timeout(&self) -> Duration {
         Self::timeout_for(&self.limits)

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use super::time::{self, now_ms};
 use super::{
-    output_cost_micro, room, subject_scope, tokens_for_budget, Admission, Decision, Ledger,
+    output_cost_micro, room, subject_scope, tokens_for_budget, Admission, Api, Decision, Ledger,
     LimitKind, Refusal, StateStore, StoreError, Tally, Ticket, UsageQuery, UsageRow, TOTAL_SCOPE,
 };
 
@@ -80,9 +80,11 @@ impl EmbeddedStore {
         let now = now_ms();
         let month = time::month(now);
         let rows = ledger.query_blocking(&UsageQuery {
-            subject: None,
             since: Some(format!("{month}-01")),
+            ..UsageQuery::default()
         })?;
+        // Budgets are per subject across APIs: every row of a subject, whichever API, adds to
+        // the same buckets.
         let mut inner = Inner::default();
         for r in rows {
             let m = r.day.get(..7).unwrap_or_default().to_owned();
@@ -249,6 +251,7 @@ impl StateStore for EmbeddedStore {
         t: &Ticket,
         subject: &str,
         model: &str,
+        api: Api,
         actual: &Tally,
     ) -> Result<(), StoreError> {
         self.settle_now(t, actual)?;
@@ -256,6 +259,7 @@ impl StateStore for EmbeddedStore {
             day: t.day.clone(),
             subject: subject.to_owned(),
             model: model.to_owned(),
+            api,
             tally: *actual,
         });
         Ok(())

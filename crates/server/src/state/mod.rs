@@ -20,6 +20,55 @@ use std::fmt;
 
 use serde::Serialize;
 
+/// The API a call came through: the ledger's `api` column and the metrics' `api` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Api {
+    /// Our gRPC contract (`Execute`, `StreamExecute`).
+    Grpc,
+    /// OpenAI Chat Completions over HTTP.
+    OpenAi,
+    /// Anthropic Messages over HTTP.
+    Anthropic,
+}
+
+impl Api {
+    /// Every API, in the order reports list them.
+    pub const ALL: [Api; 3] = [Api::Anthropic, Api::Grpc, Api::OpenAi];
+
+    /// The wire name: `grpc`, `openai` or `anthropic`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Api::Grpc => "grpc",
+            Api::OpenAi => "openai",
+            Api::Anthropic => "anthropic",
+        }
+    }
+
+    /// Parses the wire name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Api::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// The API of a method name as the limiter and metrics see it (`openai.…`, `anthropic.…`,
+    /// else a gRPC method).
+    pub fn of_method(method: &str) -> Self {
+        if method.starts_with("openai.") {
+            Api::OpenAi
+        } else if method.starts_with("anthropic.") {
+            Api::Anthropic
+        } else {
+            Api::Grpc
+        }
+    }
+}
+
+impl fmt::Display for Api {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The scope every call counts against, whoever makes it.
 pub const TOTAL_SCOPE: &str = "total";
 
@@ -227,7 +276,7 @@ impl Tally {
     }
 }
 
-/// One ledger row: a subject's use of a model on a UTC day.
+/// One ledger row: a subject's use of a model through one API on a UTC day.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct UsageRow {
     /// `YYYY-MM-DD` (UTC).
@@ -236,6 +285,8 @@ pub struct UsageRow {
     pub subject: String,
     /// Model id.
     pub model: String,
+    /// The API the calls came through.
+    pub api: Api,
     /// Counts.
     #[serde(flatten)]
     pub tally: Tally,
@@ -248,13 +299,16 @@ pub struct UsageQuery {
     pub subject: Option<String>,
     /// Only days on or after this `YYYY-MM-DD`.
     pub since: Option<String>,
+    /// Only calls through this API.
+    pub api: Option<Api>,
 }
 
 impl UsageQuery {
-    /// Whether `row` matches.
-    pub fn matches(&self, day: &str, subject: &str) -> bool {
+    /// Whether a row of `day`, `subject` and `api` matches.
+    pub fn matches(&self, day: &str, subject: &str, api: Api) -> bool {
         self.subject.as_deref().is_none_or(|s| s == subject)
             && self.since.as_deref().is_none_or(|d| day >= d)
+            && self.api.is_none_or(|a| a == api)
     }
 }
 
@@ -264,16 +318,17 @@ pub trait StateStore: Send + Sync + fmt::Debug {
     /// Checks every limit of every scope and, only if all allow it, counts the call and reserves
     /// its estimate, atomically.
     async fn admit(&self, a: &Admission) -> Result<Decision, StoreError>;
-    /// Releases the lease, corrects the reservation to `actual` and adds a ledger row for
-    /// `subject`/`model` on the ticket's day.
+    /// Releases the lease, corrects the reservation to `actual` and adds to the ledger row of
+    /// `subject`/`model`/`api` on the ticket's day.
     async fn settle(
         &self,
         t: &Ticket,
         subject: &str,
         model: &str,
+        api: Api,
         actual: &Tally,
     ) -> Result<(), StoreError>;
-    /// Ledger rows matching `q`, sorted by day, subject, model.
+    /// Ledger rows matching `q`, sorted by day, subject, model, api.
     async fn usage(&self, q: &UsageQuery) -> Result<Vec<UsageRow>, StoreError>;
     /// Writes buffered ledger rows out (before exit).
     async fn flush(&self) -> Result<(), StoreError>;
@@ -284,10 +339,17 @@ pub trait StateStore: Send + Sync + fmt::Debug {
 /// Sorts rows the way [`StateStore::usage`] promises.
 pub(crate) fn sort_rows(rows: &mut [UsageRow]) {
     rows.sort_by(|a, b| {
-        (a.day.as_str(), a.subject.as_str(), a.model.as_str()).cmp(&(
-            b.day.as_str(),
-            b.subject.as_str(),
-            b.model.as_str(),
-        ))
+        (
+            a.day.as_str(),
+            a.subject.as_str(),
+            a.model.as_str(),
+            a.api.as_str(),
+        )
+            .cmp(&(
+                b.day.as_str(),
+                b.subject.as_str(),
+                b.model.as_str(),
+                b.api.as_str(),
+            ))
     });
 }

@@ -4,6 +4,7 @@
 //! Scripts are run by SHA with a load on `NOSCRIPT`; a changed script has a new SHA and a new
 //! file name (`admit_v1.lua` → `admit_v2.lua`), and an incompatible key layout a new prefix
 //! (`v1:` → `v2:`), so replicas of two versions can run side by side during a rolling upgrade.
+use std::collections::HashMap;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
@@ -12,14 +13,14 @@ use serde::{Deserialize, Serialize};
 
 use super::time::{self, now_ms};
 use super::{
-    sort_rows, Admission, Decision, LimitKind, Refusal, StateStore, StoreError, Tally, Ticket,
+    sort_rows, Admission, Api, Decision, LimitKind, Refusal, StateStore, StoreError, Tally, Ticket,
     UsageQuery, UsageRow,
 };
 
 /// Version of the key layout; part of every key.
 pub const KEY_SCHEMA: &str = "v1";
 const ADMIT_LUA: &str = include_str!("lua/admit_v2.lua");
-const SETTLE_LUA: &str = include_str!("lua/settle_v1.lua");
+const SETTLE_LUA: &str = include_str!("lua/settle_v2.lua");
 
 /// What to do with calls while Redis cannot be reached.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -190,6 +191,7 @@ impl StateStore for RedisStore {
         t: &Ticket,
         subject: &str,
         model: &str,
+        api: Api,
         actual: &Tally,
     ) -> Result<(), StoreError> {
         let d_tokens = i128::from(actual.tokens()) - i128::from(t.est_tokens);
@@ -204,6 +206,7 @@ impl StateStore for RedisStore {
             .arg(t.day.get(..7).unwrap_or_default())
             .arg(subject)
             .arg(model)
+            .arg(api.as_str())
             .arg(actual.requests)
             .arg(actual.errors)
             .arg(actual.input_tokens)
@@ -226,7 +229,10 @@ impl StateStore for RedisStore {
         let days: Vec<String> = self
             .bounded(conn.smembers(format!("{}udays", self.prefix)))
             .await?;
-        let mut out = Vec::new();
+        // Keyed by (day, subject, model, api): a version 1 row (written by a replica of the
+        // previous release during a rolling upgrade; no `api` field, all gRPC) adds to the
+        // version 2 row of the same key.
+        let mut rows: HashMap<(String, String, String, Api), Tally> = HashMap::new();
         for day in days
             .into_iter()
             .filter(|d| q.since.as_deref().is_none_or(|s| d.as_str() >= s))
@@ -235,18 +241,27 @@ impl StateStore for RedisStore {
                 .bounded(conn.smembers(format!("{}ud:{day}", self.prefix)))
                 .await?;
             for k in keys {
-                let h: std::collections::HashMap<String, String> =
-                    self.bounded(conn.hgetall(&k)).await?;
-                let get = |f: &str| h.get(f).and_then(|v| v.parse().ok()).unwrap_or(0u64);
-                let subject = h.get("subject").cloned().unwrap_or_default();
-                if h.is_empty() || !q.matches(&day, &subject) {
+                let h: HashMap<String, String> = self.bounded(conn.hgetall(&k)).await?;
+                if h.is_empty() {
                     continue;
                 }
-                out.push(UsageRow {
-                    day: day.clone(),
-                    subject,
-                    model: h.get("model").cloned().unwrap_or_default(),
-                    tally: Tally {
+                let get = |f: &str| h.get(f).and_then(|v| v.parse().ok()).unwrap_or(0u64);
+                let subject = h.get("subject").cloned().unwrap_or_default();
+                let api = match h.get("api") {
+                    None => Api::Grpc,
+                    Some(a) => Api::parse(a).ok_or_else(|| {
+                        err(format!(
+                            "ledger row {k} has unknown api `{a}`; upgrade the server"
+                        ))
+                    })?,
+                };
+                if !q.matches(&day, &subject, api) {
+                    continue;
+                }
+                let model = h.get("model").cloned().unwrap_or_default();
+                rows.entry((day.clone(), subject, model, api))
+                    .or_default()
+                    .add(&Tally {
                         requests: get("requests"),
                         errors: get("errors"),
                         input_tokens: get("input_tokens"),
@@ -254,10 +269,19 @@ impl StateStore for RedisStore {
                         cache_read_tokens: get("cache_read_tokens"),
                         cache_write_tokens: get("cache_write_tokens"),
                         cost_pico: get("cost_pico"),
-                    },
-                });
+                    });
             }
         }
+        let mut out: Vec<UsageRow> = rows
+            .into_iter()
+            .map(|((day, subject, model, api), tally)| UsageRow {
+                day,
+                subject,
+                model,
+                api,
+                tally,
+            })
+            .collect();
         sort_rows(&mut out);
         Ok(out)
     }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{sort_rows, StoreError, Tally, UsageQuery, UsageRow};
+use super::{sort_rows, Api, StoreError, Tally, UsageQuery, UsageRow};
 
 /// The ledger file name inside the state dir.
 pub const LEDGER_FILE: &str = "usage.sqlite3";
@@ -15,8 +15,23 @@ pub const LEDGER_FILE: &str = "usage.sqlite3";
 /// Longest a usage row waits in memory before its batch is committed.
 pub const COMMIT_EVERY: Duration = Duration::from_millis(100);
 
-/// Schema version kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 1;
+/// Schema version kept in `PRAGMA user_version`: 1 keyed rows by (day, subject, model); 2 adds
+/// the API a call came through to the key.
+const SCHEMA_VERSION: i64 = 2;
+
+/// The version 2 table, under a name of the caller's choosing (`usage`, or a temporary name
+/// while migrating).
+fn usage_table_ddl(name: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {name} (
+            day TEXT NOT NULL, subject TEXT NOT NULL, model TEXT NOT NULL, api TEXT NOT NULL,
+            requests INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,
+            input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
+            cache_read_tokens INTEGER NOT NULL DEFAULT 0, cache_write_tokens INTEGER NOT NULL DEFAULT 0,
+            cost_pico INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (day, subject, model, api))"
+    )
+}
 
 enum Msg {
     Row(UsageRow),
@@ -44,27 +59,48 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-fn migrate(conn: &Connection, path: &Path) -> Result<(), StoreError> {
-    let v: i64 = conn
+/// Brings the file to [`SCHEMA_VERSION`] in one transaction (a second process opening the file
+/// meanwhile waits, then finds it done). Version 1 rows all came through gRPC, the only API
+/// there was, so they move over as `grpc`.
+fn migrate(conn: &mut Connection, path: &Path) -> Result<(), StoreError> {
+    let e = |e: rusqlite::Error| db_err(path, e);
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(e)?;
+    let v: i64 = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(|e| db_err(path, e))?;
+        .map_err(e)?;
     if v > SCHEMA_VERSION {
         return Err(db_err(
             path,
             format!("schema version {v} is newer than this server understands ({SCHEMA_VERSION}); upgrade the server"),
         ));
     }
-    conn.execute_batch(
-        "CREATE TABLE IF NOT EXISTS usage (
-            day TEXT NOT NULL, subject TEXT NOT NULL, model TEXT NOT NULL,
-            requests INTEGER NOT NULL DEFAULT 0, errors INTEGER NOT NULL DEFAULT 0,
-            input_tokens INTEGER NOT NULL DEFAULT 0, output_tokens INTEGER NOT NULL DEFAULT 0,
-            cache_read_tokens INTEGER NOT NULL DEFAULT 0, cache_write_tokens INTEGER NOT NULL DEFAULT 0,
-            cost_pico INTEGER NOT NULL DEFAULT 0,
-            PRIMARY KEY (day, subject, model));
-         PRAGMA user_version = 1;",
-    )
-    .map_err(|e| db_err(path, e))
+    if v == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let columns: Vec<String> = tx
+        .prepare("SELECT name FROM pragma_table_info('usage')")
+        .and_then(|mut st| st.query_map([], |r| r.get(0))?.collect())
+        .map_err(e)?;
+    if columns.is_empty() {
+        tx.execute_batch(&usage_table_ddl("usage")).map_err(e)?;
+    } else if !columns.iter().any(|c| c == "api") {
+        tx.execute_batch(&format!(
+            "{};
+             INSERT INTO usage_v2 (day, subject, model, api, requests, errors, input_tokens,
+                output_tokens, cache_read_tokens, cache_write_tokens, cost_pico)
+             SELECT day, subject, model, 'grpc', requests, errors, input_tokens, output_tokens,
+                cache_read_tokens, cache_write_tokens, cost_pico FROM usage;
+             DROP TABLE usage;
+             ALTER TABLE usage_v2 RENAME TO usage;",
+            usage_table_ddl("usage_v2")
+        ))
+        .map_err(e)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(e)?;
+    tx.commit().map_err(e)
 }
 
 fn as_i64(v: u64) -> i64 {
@@ -79,10 +115,10 @@ fn write_batch(conn: &mut Connection, rows: &[UsageRow]) -> rusqlite::Result<()>
     let tx = conn.transaction()?;
     {
         let mut st = tx.prepare_cached(
-            "INSERT INTO usage (day, subject, model, requests, errors, input_tokens, output_tokens,
-                cache_read_tokens, cache_write_tokens, cost_pico)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (day, subject, model) DO UPDATE SET
+            "INSERT INTO usage (day, subject, model, api, requests, errors, input_tokens,
+                output_tokens, cache_read_tokens, cache_write_tokens, cost_pico)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (day, subject, model, api) DO UPDATE SET
                 requests = requests + excluded.requests, errors = errors + excluded.errors,
                 input_tokens = input_tokens + excluded.input_tokens,
                 output_tokens = output_tokens + excluded.output_tokens,
@@ -96,6 +132,7 @@ fn write_batch(conn: &mut Connection, rows: &[UsageRow]) -> rusqlite::Result<()>
                 r.day,
                 r.subject,
                 r.model,
+                r.api.as_str(),
                 as_i64(t.requests),
                 as_i64(t.errors),
                 as_i64(t.input_tokens),
@@ -158,8 +195,8 @@ impl Ledger {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| db_err(dir, e))?;
         }
-        let write = connect(path)?;
-        migrate(&write, path)?;
+        let mut write = connect(path)?;
+        migrate(&mut write, path)?;
         let read = connect(path)?;
         let (tx, rx) = mpsc::channel();
         let p = path.to_path_buf();
@@ -207,25 +244,35 @@ impl Ledger {
             .map_err(|_| db_err(&self.path, "reader lock poisoned"))?;
         let mut st = conn
             .prepare_cached(
-                "SELECT day, subject, model, requests, errors, input_tokens, output_tokens,
+                "SELECT day, subject, model, api, requests, errors, input_tokens, output_tokens,
                     cache_read_tokens, cache_write_tokens, cost_pico FROM usage
-                 WHERE (?1 IS NULL OR subject = ?1) AND (?2 IS NULL OR day >= ?2)",
+                 WHERE (?1 IS NULL OR subject = ?1) AND (?2 IS NULL OR day >= ?2)
+                    AND (?3 IS NULL OR api = ?3)",
             )
             .map_err(|e| db_err(&self.path, e))?;
         let rows = st
-            .query_map(params![q.subject, q.since], |r| {
+            .query_map(params![q.subject, q.since, q.api.map(Api::as_str)], |r| {
+                let api: String = r.get(3)?;
+                let api = Api::parse(&api).ok_or_else(|| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        3,
+                        rusqlite::types::Type::Text,
+                        format!("unknown api `{api}` in the ledger").into(),
+                    )
+                })?;
                 Ok(UsageRow {
                     day: r.get(0)?,
                     subject: r.get(1)?,
                     model: r.get(2)?,
+                    api,
                     tally: Tally {
-                        requests: as_u64(r.get(3)?),
-                        errors: as_u64(r.get(4)?),
-                        input_tokens: as_u64(r.get(5)?),
-                        output_tokens: as_u64(r.get(6)?),
-                        cache_read_tokens: as_u64(r.get(7)?),
-                        cache_write_tokens: as_u64(r.get(8)?),
-                        cost_pico: as_u64(r.get(9)?),
+                        requests: as_u64(r.get(4)?),
+                        errors: as_u64(r.get(5)?),
+                        input_tokens: as_u64(r.get(6)?),
+                        output_tokens: as_u64(r.get(7)?),
+                        cache_read_tokens: as_u64(r.get(8)?),
+                        cache_write_tokens: as_u64(r.get(9)?),
+                        cost_pico: as_u64(r.get(10)?),
                     },
                 })
             })

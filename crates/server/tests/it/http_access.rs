@@ -137,3 +137,85 @@ async fn a_pattern_that_names_no_model_is_refused_with_its_key() {
         err.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_server_info_lists_only_the_callers_models_and_aliases() {
+    use crate::secure::{bearer, cli_ok, plain_client, with_auth, SECRET};
+    use vibectl_proto::GetServerInfoRequest;
+
+    let mock = MockProvider::start().await.unwrap();
+    // alice: the Anthropic model only; bob: a model by its alias; carol: the default list.
+    let access = "  require_auth: true\n  default_model: metered\n  limits:\n    models:\n      \
+                  default: [\"metered*\"]\n      per_token:\n        alice: [metered-a]\n        \
+                  bob: [short]\n";
+    let top = format!(
+        "  - id: aliased\n    provider: openai\n    aliases: [short, tiny]\njwt:\n  secret_key: {SECRET}\n"
+    );
+    let server = spawn(&config(&mock, access, &top), &[]);
+    let cfg = server.dir.path().join("config.yaml");
+    let mut c = plain_client(server.addr).await;
+    let info = |sub: &str| {
+        let token = cli_ok(
+            &cfg,
+            server.dir.path(),
+            &["generate-token", sub, "--expires-in", "1h"],
+        );
+        let req = with_auth(GetServerInfoRequest {}, Some(&bearer(token.trim())));
+        let mut c = c.clone();
+        async move { c.get_server_info(req).await.unwrap().into_inner() }
+    };
+    let ids = |i: &vibectl_proto::GetServerInfoResponse| {
+        let mut v: Vec<String> = i
+            .available_models
+            .iter()
+            .map(|m| m.model_id.clone())
+            .collect();
+        v.sort();
+        v
+    };
+    let aliases = |i: &vibectl_proto::GetServerInfoResponse| {
+        let mut v: Vec<(String, String)> = i
+            .model_aliases
+            .iter()
+            .map(|(a, m)| (a.clone(), m.clone()))
+            .collect();
+        v.sort();
+        v
+    };
+
+    let alice = info("alice").await;
+    assert_eq!(ids(&alice), ["metered-a"], "{alice:?}");
+    assert!(alice.model_aliases.is_empty(), "{alice:?}");
+    assert_eq!(alice.default_model, "", "the default (metered) is not hers");
+
+    let bob = info("bob").await;
+    assert_eq!(ids(&bob), ["aliased"], "{bob:?}");
+    assert_eq!(bob.available_models[0].aliases, ["short", "tiny"]);
+    let to = |a: &str| (a.to_owned(), "aliased".to_owned());
+    assert_eq!(aliases(&bob), [to("short"), to("tiny")]);
+    assert_eq!(bob.default_model, "");
+
+    let carol = info("carol").await;
+    assert_eq!(ids(&carol), ["metered", "metered-a"], "{carol:?}");
+    assert!(carol.model_aliases.is_empty());
+    assert_eq!(carol.default_model, "metered");
+    // The rest of the answer is everyone's.
+    assert_eq!(carol.server_version, alice.server_version);
+    assert_eq!(carol.limits, bob.limits);
+
+    // What the list promises is what Execute allows.
+    let call = |sub: &str, model: &str| {
+        let token = cli_ok(
+            &cfg,
+            server.dir.path(),
+            &["generate-token", sub, "--expires-in", "1h"],
+        );
+        with_auth(
+            common::request(Some(model), "hi"),
+            Some(&bearer(token.trim())),
+        )
+    };
+    c.execute(call("bob", "tiny")).await.unwrap();
+    let err = c.execute(call("bob", "metered")).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err:?}");
+}

@@ -27,12 +27,21 @@ const U_ANTHROPIC: MockUsage = MockUsage {
 const PICO_OPENAI: u64 = 1234 * 3_000_000 + 567 * 15_000_000 + 89 * 300_000;
 const PICO_ANTHROPIC: u64 = 2000 * 800_000 + 150 * 4_000_000 + 300 * 80_000 + 40 * 1_000_000;
 
-fn row<'a>(rows: &'a Value, model: &str) -> &'a Value {
+/// The ledger row (default grouping: day, subject, model, api) of `model` through `api`.
+fn row<'a>(rows: &'a Value, model: &str, api: &str) -> &'a Value {
     rows.as_array()
         .unwrap()
         .iter()
-        .find(|r| r["model"] == model)
-        .unwrap_or_else(|| panic!("no ledger row for {model}: {rows}"))
+        .find(|r| r["model"] == model && r["api"] == api)
+        .unwrap_or_else(|| panic!("no ledger row for {model} through {api}: {rows}"))
+}
+
+/// Whether the ledger has a row of `model` through `api` with `n` requests.
+fn has_row(v: &Value, model: &str, api: &str, n: u64) -> bool {
+    v.as_array().is_some_and(|a| {
+        a.iter()
+            .any(|r| r["model"] == model && r["api"] == api && r["requests"] == n)
+    })
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -104,24 +113,30 @@ async fn openai_sdk_chat_and_streams_are_metered_like_grpc() {
         .await
         .unwrap();
 
-    let rows = usage_until(&server, &["--by", "model"], |v| {
-        v.as_array().is_some_and(|a| {
-            a.iter()
-                .any(|r| r["model"] == "metered" && r["requests"] == 4)
-        })
+    // One row per API: the three SDK calls as `openai`, the gRPC call as `grpc`.
+    let rows = usage_until(&server, &[], |v| {
+        has_row(v, "metered", "openai", 3) && has_row(v, "metered", "grpc", 1)
     });
-    let m = row(&rows, "metered");
-    assert_eq!(m["requests"], 4, "{rows}");
+    assert_eq!(rows.as_array().unwrap().len(), 2, "{rows}");
+    let m = row(&rows, "metered", "openai");
+    assert_eq!(m["requests"], 3, "{rows}");
     assert_eq!(m["errors"], 0);
-    assert_eq!(m["input_tokens"], 4 * 1234);
+    assert_eq!(m["subject"], "anonymous");
+    assert_eq!(m["input_tokens"], 3 * 1234);
+    assert_eq!(m["output_tokens"], 3 * 567);
+    assert_eq!(m["cache_read_tokens"], 3 * 89);
+    assert_eq!(m["cost_pico_usd"], 3 * PICO_OPENAI);
+    let g = row(&rows, "metered", "grpc");
+    assert_eq!(g["input_tokens"], 1234);
     // The gRPC call asks for the model's max_output_tokens (100), and a provider bills at most
     // what was asked for: the mock does too.
-    assert_eq!(m["output_tokens"], 3 * 567 + 100);
-    assert_eq!(m["cache_read_tokens"], 4 * 89);
-    assert_eq!(
-        m["cost_pico_usd"],
-        4 * PICO_OPENAI - (567 - 100) * 15_000_000
-    );
+    assert_eq!(g["output_tokens"], 100);
+    assert_eq!(g["cost_pico_usd"], PICO_OPENAI - (567 - 100) * 15_000_000);
+    // `--api` keeps only that API's rows.
+    let only = usage_until(&server, &["--api", "grpc"], |v| {
+        v.as_array().is_some_and(|a| a.len() == 1)
+    });
+    assert_eq!(only[0]["api"], "grpc", "{only}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -181,13 +196,9 @@ async fn anthropic_sdk_messages_with_the_exact_event_sequence_and_ledger_usage()
     assert!(versions[0].is_some_and(|v| v != vibectl_llm::anthropic::ANTHROPIC_VERSION));
     assert!(versions.iter().all(|v| *v == versions[0]), "{versions:?}");
 
-    let rows = usage_until(&server, &["--by", "model"], |v| {
-        v.as_array().is_some_and(|a| {
-            a.iter()
-                .any(|r| r["model"] == "metered-a" && r["requests"] == 3)
-        })
-    });
-    let m = row(&rows, "metered-a");
+    let rows = usage_until(&server, &[], |v| has_row(v, "metered-a", "anthropic", 3));
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    let m = row(&rows, "metered-a", "anthropic");
     assert_eq!(m["requests"], 3, "{rows}");
     assert_eq!(m["input_tokens"], 3 * 2000);
     assert_eq!(m["output_tokens"], 3 * 150);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use vibectl_server::state::{
-    time, Admission, Decision, EmbeddedStore, LimitKind, RedisStore, ScopeLimits, StateStore,
+    time, Admission, Api, Decision, EmbeddedStore, LimitKind, RedisStore, ScopeLimits, StateStore,
     Tally, Ticket, UsageQuery,
 };
 use vibectl_testkit::RedisProcess;
@@ -113,7 +113,9 @@ async fn concurrency_leases_release_and_expire(b: Backend) {
         .await
         .unwrap_err();
     assert_eq!(kind, LimitKind::Concurrency);
-    s.settle(&t1, "a", "m", &Tally::default()).await.unwrap();
+    s.settle(&t1, "a", "m", Api::Grpc, &Tally::default())
+        .await
+        .unwrap();
     let mut short = admission(vec![lim.clone()], 0, 0);
     short.lease_ttl_ms = 1_500;
     admit(s, &short).await.unwrap();
@@ -141,7 +143,9 @@ async fn tokens_reserve_then_settle(b: Backend) {
     assert_eq!(kind, LimitKind::Tokens);
     assert!(wait <= 60_000);
     // The call used far less than its estimate: settling frees the difference.
-    s.settle(&t1, "carol", "m", &tally(5, 5, 0)).await.unwrap();
+    s.settle(&t1, "carol", "m", Api::Grpc, &tally(5, 5, 0))
+        .await
+        .unwrap();
     admit(s, &admission(vec![lim.clone()], 60, 0))
         .await
         .unwrap();
@@ -173,10 +177,10 @@ async fn budget_reserve_then_settle(b: Backend) {
         "{wait} vs {to_midnight}"
     );
     // Each call really cost 100 micro-USD (100 000 000 pico).
-    s.settle(&t1, "dave", "m", &tally(1, 1, 100_000_000))
+    s.settle(&t1, "dave", "m", Api::Grpc, &tally(1, 1, 100_000_000))
         .await
         .unwrap();
-    s.settle(&t2, "dave", "m", &tally(1, 1, 100_000_000))
+    s.settle(&t2, "dave", "m", Api::Grpc, &tally(1, 1, 100_000_000))
         .await
         .unwrap();
     admit(s, &admission(vec![lim], 0, 400)).await.unwrap();
@@ -254,12 +258,16 @@ async fn ledger_sums_and_filters(b: Backend) {
         ("hank", "m1", tally(100, 0, 0)),
     ] {
         let ticket = admit(s, &mk(subject)).await.unwrap();
-        s.settle(&ticket, subject, model, &t).await.unwrap();
+        s.settle(&ticket, subject, model, Api::Grpc, &t)
+            .await
+            .unwrap();
     }
     let mut err = tally(0, 0, 0);
     err.errors = 1;
     let ticket = admit(s, &mk("hank")).await.unwrap();
-    s.settle(&ticket, "hank", "m1", &err).await.unwrap();
+    s.settle(&ticket, "hank", "m1", Api::Grpc, &err)
+        .await
+        .unwrap();
 
     let rows = s.usage(&UsageQuery::default()).await.unwrap();
     assert_eq!(rows.len(), 3, "{rows:?}");
@@ -283,6 +291,7 @@ async fn ledger_sums_and_filters(b: Backend) {
         .usage(&UsageQuery {
             subject: Some("hank".into()),
             since: None,
+            api: None,
         })
         .await
         .unwrap();
@@ -291,10 +300,69 @@ async fn ledger_sums_and_filters(b: Backend) {
         .usage(&UsageQuery {
             subject: None,
             since: Some("9999-01-01".into()),
+            api: None,
         })
         .await
         .unwrap();
     assert!(future.is_empty());
+}
+
+/// One subject's calls to one model through the three APIs: three rows, each with its API,
+/// the API filter picks one, and the subject's budget counts all three.
+async fn ledger_keeps_apis_apart_and_budgets_whole(b: Backend) {
+    let s = &*b.store;
+    // 2500 micro-USD a day; each call reserves 10 and settles to 1000.
+    let lim = ScopeLimits {
+        budget_day_micro: Some(2_500),
+        ..scope("s:pia")
+    };
+    for (api, t) in [
+        (Api::Grpc, tally(1, 2, 1_000_000_000)),
+        (Api::OpenAi, tally(3, 4, 1_000_000_000)),
+        (Api::Anthropic, tally(5, 6, 1_000_000_000)),
+    ] {
+        let ticket = admit(s, &admission(vec![lim.clone()], 0, 10))
+            .await
+            .unwrap_or_else(|e| panic!("{api} refused: {e:?}"));
+        s.settle(&ticket, "pia", "m", api, &t).await.unwrap();
+    }
+    // 3000 of 2500 spent across the APIs (no single API passed it): the next call is refused.
+    let (kind, _) = admit(s, &admission(vec![lim], 0, 10)).await.unwrap_err();
+    assert_eq!(kind, LimitKind::Budget);
+
+    let rows = s.usage(&UsageQuery::default()).await.unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.subject.as_str(),
+                r.model.as_str(),
+                r.api,
+                r.tally.input_tokens,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("pia", "m", Api::Anthropic, 5),
+            ("pia", "m", Api::Grpc, 1),
+            ("pia", "m", Api::OpenAi, 3),
+        ]
+    );
+    for api in Api::ALL {
+        let only = s
+            .usage(&UsageQuery {
+                api: Some(api),
+                ..UsageQuery::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(only.len(), 1, "{api}: {only:?}");
+        assert_eq!(only[0].api, api);
+    }
+    let json = serde_json::to_value(&rows[2]).unwrap();
+    assert_eq!(json["api"], "openai", "{json}");
 }
 
 /// A limit or budget of 0 allows nothing, even a call that would count nothing (never "unlimited").
@@ -383,7 +451,7 @@ async fn output_is_capped_to_what_remains(b: Backend) {
     let (kind, _) = admit(s, &mk()).await.unwrap_err();
     assert_eq!(kind, LimitKind::Budget);
     // Settled at what it really cost (150 micro-USD): the difference is free again.
-    s.settle(&t1, "olga", "m", &tally(10, 10, 150_000_000))
+    s.settle(&t1, "olga", "m", Api::Grpc, &tally(10, 10, 150_000_000))
         .await
         .unwrap();
     let t3 = admit(s, &mk()).await.unwrap();
@@ -464,6 +532,7 @@ conformance!(
     a_refusal_counts_nothing,
     concurrent_admits_are_exact,
     ledger_sums_and_filters,
+    ledger_keeps_apis_apart_and_budgets_whole,
     zero_limits_allow_nothing,
     output_is_capped_to_what_remains,
     concurrent_grants_never_pass_a_budget,
@@ -483,7 +552,7 @@ async fn embedded_usage_and_spend_survive_a_restart() {
         let t = admit(&s, &admission(vec![lim.clone()], 10, 10))
             .await
             .unwrap();
-        s.settle(&t, "ivy", "m", &tally(40, 40, 900_000_000))
+        s.settle(&t, "ivy", "m", Api::Grpc, &tally(40, 40, 900_000_000))
             .await
             .unwrap();
         s.flush().await.unwrap();
@@ -637,8 +706,12 @@ async fn a_retried_redis_settlement_counts_once() {
     let t = admit(s, &admission(vec![scope("s:kim")], 10, 10))
         .await
         .unwrap();
-    s.settle(&t, "kim", "m", &tally(1, 1, 1)).await.unwrap();
-    s.settle(&t, "kim", "m", &tally(1, 1, 1)).await.unwrap();
+    s.settle(&t, "kim", "m", Api::Grpc, &tally(1, 1, 1))
+        .await
+        .unwrap();
+    s.settle(&t, "kim", "m", Api::Grpc, &tally(1, 1, 1))
+        .await
+        .unwrap();
     let rows = s.usage(&UsageQuery::default()).await.unwrap();
     assert_eq!(rows[0].tally.requests, 1);
     assert_eq!(rows[0].tally.cost_pico, 1);
