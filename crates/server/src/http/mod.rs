@@ -120,8 +120,21 @@ pub(crate) fn api_of(headers: &http::HeaderMap) -> Api {
     }
 }
 
+/// The API a request to `path` speaks: by its route where the route is one API's own,
+/// else by its headers ([`api_of`]); what answers it outside the router (the shed layer) uses
+/// this to reply in the caller's shape.
+pub fn api_for(path: &str, headers: &http::HeaderMap) -> Api {
+    if path.starts_with("/v1/messages") {
+        Api::Anthropic
+    } else if path.starts_with("/v1/chat/completions") {
+        Api::OpenAi
+    } else {
+        api_of(headers)
+    }
+}
+
 async fn not_found(req: Request) -> Response {
-    let api = api_of(req.headers());
+    let api = api_for(req.uri().path(), req.headers());
     ApiError::new(
         Kind::NotFound,
         format!(
