@@ -7,10 +7,12 @@
 //!
 //! Files: `router` is here; `auth.rs` (who is calling), `errors.rs` (each API's error shape),
 //! `call.rs` (the shared request path: resolve, admit, call, settle, stream), `openai.rs` and
-//! `anthropic.rs` (format specifics), `translate.rs` (across formats), `models.rs`.
+//! `anthropic.rs` (format specifics), `count_tokens.rs` (token counting), `translate.rs`
+//! (across formats), `models.rs`.
 mod anthropic;
 mod auth;
 mod call;
+mod count_tokens;
 mod errors;
 mod models;
 mod openai;
@@ -91,6 +93,10 @@ pub fn router(api: Arc<HttpApi>) -> axum::Router {
     axum::Router::new()
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
+        .route(
+            "/v1/messages/count_tokens",
+            post(count_tokens::count_tokens),
+        )
         .route("/v1/models", get(models::list))
         .route("/v1/models/{id}", get(models::one))
         .route("/health", get(health))
@@ -139,7 +145,7 @@ async fn not_found(req: Request) -> Response {
         Kind::NotFound,
         format!(
             "no route {} {}: this server serves POST /v1/chat/completions, POST /v1/messages, \
-             GET /v1/models and GET /health over HTTP, and gRPC",
+             POST /v1/messages/count_tokens, GET /v1/models and GET /health over HTTP, and gRPC",
             req.method(),
             req.uri().path()
         ),
