@@ -30,18 +30,29 @@ impl HttpProvider<Anthropic> {
         api_key: Option<&Secret>,
         retry: RetryPolicy,
     ) -> Result<Self, ProviderError> {
-        let base = base_url.trim_end_matches('/');
-        let base = base.strip_suffix("/v1").unwrap_or(base);
-        let mut headers = vec![("anthropic-version", ANTHROPIC_VERSION)];
-        if let Some(key) = api_key {
-            headers.push(("x-api-key", key.expose()));
-        }
-        let url = format!("{base}/v1/messages");
         Ok(HttpProvider {
-            endpoint: Endpoint::new(client, url, &headers, retry, classify)?,
+            endpoint: endpoint(client, base_url, "/v1/messages", api_key, retry)?,
             wire: Anthropic,
         })
     }
+}
+
+/// The endpoint at `path` (e.g. `/v1/messages/count_tokens`) of the Anthropic API at
+/// `base_url` (with or without `/v1`), with the key and version headers.
+pub(crate) fn endpoint(
+    client: HttpClient,
+    base_url: &str,
+    path: &str,
+    api_key: Option<&Secret>,
+    retry: RetryPolicy,
+) -> Result<Endpoint, ProviderError> {
+    let base = base_url.trim_end_matches('/');
+    let base = base.strip_suffix("/v1").unwrap_or(base);
+    let mut headers = vec![("anthropic-version", ANTHROPIC_VERSION)];
+    if let Some(key) = api_key {
+        headers.push(("x-api-key", key.expose()));
+    }
+    Endpoint::new(client, format!("{base}{path}"), &headers, retry, classify)
 }
 
 #[derive(Serialize)]

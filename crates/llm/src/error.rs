@@ -249,6 +249,16 @@ mod tests {
             ("upstream 10.0.3.7:8443 refused (see \"http://gw.internal/x\")", "upstream <host> refused (see \"<url>\")"),
             ("bad gateway at llm.corp.example:9000, [::1]:11434 and localhost:8080", "bad gateway at <host>, <host> and <host>"),
             ("header was Bearer abc.def", "header was Bearer <key>"),
+            (
+                "invalid x-api-key: sk-ant-api03-aB3_x-9ZqaB3_x-9ZqaB3_x-9ZqAA (admin sk-ant-admin01-Qw7-rT_2kQw7-rT_2kAA).",
+                "invalid x-api-key: <key> (admin <key>).",
+            ),
+            (
+                "keys sk-proj-Zx9_Lm-4Pq8sZx9_Lm-4Pq8s, sk-svcacct-h7Tq_2Lx-0Vbh7Tq_2Lx-0Vb revoked",
+                "keys <key>, <key> revoked",
+            ),
+            // Near misses: the prefix inside a word is prose.
+            ("a risk-based task-ant-api03-x and desk-proj-y", "a risk-based task-ant-api03-x and desk-proj-y"),
             ("at 08:49:37, line 1 column 5: expected `,` e.g. here", "at 08:49:37, line 1 column 5: expected `,` e.g. here"),
             ("two  spaces\nand a newline", "two  spaces\nand a newline"),
             ("", ""),

@@ -23,6 +23,8 @@ use crate::{ProviderError, Usage};
 pub struct RawEndpoint {
     wire: WireFormat,
     endpoint: Endpoint,
+    /// Anthropic's `/v1/messages/count_tokens` (other formats have no such endpoint).
+    count_tokens: Option<Endpoint>,
 }
 
 /// A whole answer of a raw call.
@@ -72,8 +74,16 @@ impl RawEndpoint {
     /// The endpoint `settings` describe, on the shared `client`.
     pub fn new(settings: &ProviderSettings, client: HttpClient) -> Result<Self, ProviderError> {
         let key = settings.api_key.as_ref();
+        let mut count_tokens = None;
         let endpoint = match settings.wire {
             WireFormat::Anthropic => {
+                count_tokens = Some(anthropic::endpoint(
+                    client.clone(),
+                    &settings.base_url,
+                    "/v1/messages/count_tokens",
+                    key,
+                    settings.retry,
+                )?);
                 AnthropicProvider::anthropic(client, &settings.base_url, key, settings.retry)?
                     .endpoint
             }
@@ -91,7 +101,31 @@ impl RawEndpoint {
         Ok(RawEndpoint {
             wire: settings.wire,
             endpoint,
+            count_tokens,
         })
+    }
+
+    /// Whether the provider counts tokens itself (Anthropic's `/v1/messages/count_tokens`).
+    pub fn counts_tokens(&self) -> bool {
+        self.count_tokens.is_some()
+    }
+
+    /// Posts a token-count request (an Anthropic Messages body) to the provider's
+    /// `/v1/messages/count_tokens` and returns its answer unchanged, at most `max_bytes` of it.
+    pub async fn count_tokens(
+        &self,
+        body: Bytes,
+        extra: &HeaderMap,
+        max_bytes: usize,
+    ) -> Result<Bytes, ProviderError> {
+        let Some(endpoint) = &self.count_tokens else {
+            return Err(ProviderError::Protocol {
+                message: "this provider has no token-count endpoint".into(),
+                detail: None,
+            });
+        };
+        let (resp, _) = endpoint.post_with(body, extra).await?;
+        read_bounded(resp, endpoint, max_bytes).await
     }
 
     /// The format bodies must be in.
@@ -107,22 +141,8 @@ impl RawEndpoint {
         extra: &HeaderMap,
         max_bytes: usize,
     ) -> Result<RawAnswer, ProviderError> {
-        let (mut resp, retry_count) = self.endpoint.post_with(body, extra).await?;
-        let mut buf = Vec::new();
-        while let Some(chunk) = resp
-            .chunk()
-            .await
-            .map_err(|e| self.endpoint.client().transport_error(e))?
-        {
-            if buf.len() + chunk.len() > max_bytes {
-                return Err(ProviderError::Protocol {
-                    message: format!("the provider's answer is larger than {max_bytes} bytes"),
-                    detail: None,
-                });
-            }
-            buf.extend_from_slice(&chunk);
-        }
-        let body = Bytes::from(buf);
+        let (resp, retry_count) = self.endpoint.post_with(body, extra).await?;
+        let body = read_bounded(resp, &self.endpoint, max_bytes).await?;
         let usage = answer_usage(self.wire, &body);
         Ok(RawAnswer {
             body,
@@ -180,6 +200,29 @@ impl RawEndpoint {
             retry_count,
         })
     }
+}
+
+/// Reads a whole answer of `endpoint`, refusing one over `max_bytes`.
+async fn read_bounded(
+    mut resp: reqwest::Response,
+    endpoint: &Endpoint,
+    max_bytes: usize,
+) -> Result<Bytes, ProviderError> {
+    let mut buf = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| endpoint.client().transport_error(e))?
+    {
+        if buf.len() + chunk.len() > max_bytes {
+            return Err(ProviderError::Protocol {
+                message: format!("the provider's answer is larger than {max_bytes} bytes"),
+                detail: None,
+            });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(buf))
 }
 
 /// The usage a whole answer in format `wire` reports (empty when none or unparseable).

@@ -88,6 +88,13 @@ const LATE: &[(&str, Handler)] = &[
         r#"[?&;]((?:[A-Za-z][A-Za-z0-9_.-]*)?(?i:sig|token|pass|pwd|secret|api[-_]?key|access[-_]?key)[A-Za-z0-9_.-]*)=([^&\s#"'<>;]+)"#,
         url_param,
     ),
+    // LLM provider keys: Anthropic (`sk-ant-api03-…`, admin `sk-ant-admin01-…`), OpenAI project,
+    // service-account and admin keys, and OpenAI's legacy `sk-…T3BlbkFJ…` (base64 of "OpenAI").
+    // The part after the prefix must be long: "the sk-proj- prefix" in prose is no key.
+    (
+        r"\b(?:sk-ant-(?:api|admin)[0-9]{2}-[A-Za-z0-9_-]{20,}|sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{20,}|sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20})",
+        |c| whole(c, "credential"),
+    ),
     (
         r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|xox[abprs]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|sk_live_[0-9A-Za-z]{24,}|glpat-[0-9A-Za-z_-]{20,})",
         |c| whole(c, "credential"),

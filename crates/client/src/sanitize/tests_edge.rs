@@ -214,3 +214,39 @@ fn log_prose_is_not_a_secret() {
     assert_eq!(out, text);
     assert!(r.is_empty(), "{r:?}");
 }
+
+#[test]
+fn llm_provider_keys_are_credentials_and_near_misses_are_not() {
+    let ant = format!("sk-ant-api03-{}AA", "aB3_x-9Zq".repeat(10));
+    let admin = format!("sk-ant-admin01-{}AA", "Qw7-rT_2k".repeat(10));
+    let proj = format!("sk-proj-{}", "Zx9_Lm-4Pq8s".repeat(13));
+    let svc = format!("sk-svcacct-{}", "h7Tq_2Lx-0Vb".repeat(13));
+    let legacy = "sk-abcdefghij0123456789T3BlbkFJabcdefghij0123456789";
+    let text = format!(
+        "Error: invalid x-api-key {ant}\nadmin key {admin} rotated\n\
+         {{\"role\":\"user\",\"content\":\"my key is {proj}, fix it\"}}\n\
+         curl -H \"x-goog: 1\" {svc} and {legacy}.\n"
+    );
+    let (out, r) = run(&text, Hint::None);
+    assert_absent(
+        &out,
+        &[&ant, &admin, &proj, &svc, legacy, "aB3_x-9Zq", "h7Tq_2Lx"],
+    );
+    assert_present(
+        &out,
+        &[
+            "Error: invalid x-api-key [REDACTED-credential]\n",
+            "admin key [REDACTED-credential] rotated",
+            "my key is [REDACTED-credential], fix it",
+            "[REDACTED-credential] and [REDACTED-credential].",
+        ],
+    );
+    expect_counts(&r, &[("credential", 5)]);
+    // Prefixes in prose, keys too short to be keys, and the prefix inside a longer word.
+    let near = "keys start with sk-ant-api03- or sk-proj-; sk-ant-api03-short \
+                sk-proj-abc123 task-proj-0123456789abcdefghijABCDEFGH \
+                desk-ant-api03-0123456789abcdefghijABCDEFGH sk-learn sk-ant-apiXY-0123456789abcdefghijKL\n";
+    let (out, r) = sanitize(near);
+    assert_eq!(out, near);
+    assert!(r.is_empty(), "{r:?}");
+}

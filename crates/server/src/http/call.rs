@@ -28,7 +28,7 @@ use crate::proxy::{CallError, ProxyState};
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024 * 1024;
 
 /// Headers of an Anthropic request forwarded unchanged to an Anthropic provider.
-const FORWARDED: [&str; 2] = ["anthropic-version", "anthropic-beta"];
+pub(super) const FORWARDED: [&str; 2] = ["anthropic-version", "anthropic-beta"];
 
 /// Runs one call of `api`; every failure is an answer in that API's shape.
 pub(super) async fn serve(st: Arc<HttpApi>, api: Api, req: Request) -> Response {
@@ -110,7 +110,7 @@ pub(super) fn text_chars(v: &Value) -> usize {
     }
 }
 
-fn timeout_error(limit: std::time::Duration) -> ApiError {
+pub(super) fn timeout_error(limit: std::time::Duration) -> ApiError {
     ApiError::new(
         Kind::Timeout,
         format!(

@@ -7,10 +7,12 @@
 //!
 //! Files: `router` is here; `auth.rs` (who is calling), `errors.rs` (each API's error shape),
 //! `call.rs` (the shared request path: resolve, admit, call, settle, stream), `openai.rs` and
-//! `anthropic.rs` (format specifics), `translate.rs` (across formats), `models.rs`.
+//! `anthropic.rs` (format specifics), `count_tokens.rs` (token counting), `translate.rs`
+//! (across formats), `models.rs`.
 mod anthropic;
 mod auth;
 mod call;
+mod count_tokens;
 mod errors;
 mod models;
 mod openai;
@@ -91,6 +93,10 @@ pub fn router(api: Arc<HttpApi>) -> axum::Router {
     axum::Router::new()
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/messages", post(anthropic::messages))
+        .route(
+            "/v1/messages/count_tokens",
+            post(count_tokens::count_tokens),
+        )
         .route("/v1/models", get(models::list))
         .route("/v1/models/{id}", get(models::one))
         .route("/health", get(health))
@@ -120,13 +126,26 @@ pub(crate) fn api_of(headers: &http::HeaderMap) -> Api {
     }
 }
 
+/// The API a request to `path` speaks: by its route where the route is one API's own,
+/// else by its headers ([`api_of`]); what answers it outside the router (the shed layer) uses
+/// this to reply in the caller's shape.
+pub fn api_for(path: &str, headers: &http::HeaderMap) -> Api {
+    if path.starts_with("/v1/messages") {
+        Api::Anthropic
+    } else if path.starts_with("/v1/chat/completions") {
+        Api::OpenAi
+    } else {
+        api_of(headers)
+    }
+}
+
 async fn not_found(req: Request) -> Response {
-    let api = api_of(req.headers());
+    let api = api_for(req.uri().path(), req.headers());
     ApiError::new(
         Kind::NotFound,
         format!(
             "no route {} {}: this server serves POST /v1/chat/completions, POST /v1/messages, \
-             GET /v1/models and GET /health over HTTP, and gRPC",
+             POST /v1/messages/count_tokens, GET /v1/models and GET /health over HTTP, and gRPC",
             req.method(),
             req.uri().path()
         ),

@@ -15,7 +15,7 @@ use vibectl_llm::ModelSpec;
 use crate::config::{Limits, LimitsSection, StateSection};
 use crate::state::{
     subject_scope, Admission, Decision, EmbeddedStore, FailurePolicy, RedisStore, Refusal,
-    ScopeLimits, StateStore, StoreError, TOTAL_SCOPE,
+    ScopeLimits, StateStore, StoreError, Ticket, TOTAL_SCOPE,
 };
 use crate::telemetry;
 
@@ -198,20 +198,67 @@ impl Limiter {
                 .saturating_add(60_000),
             window_ms: RPM_WINDOW_MS,
         };
-        let decision = self.store.admit(&a).await;
-        match decision {
+        let reservation = self
+            .decide(method, subject, model, &a)
+            .await?
+            .map(|ticket| (Arc::clone(&self.store), ticket));
+        Ok(Charge::new(
+            reservation,
+            method,
+            subject,
+            Arc::clone(model),
+            input_chars,
+        ))
+    }
+
+    /// Counts a request that uses no tokens (a token count) against the requests-per-minute
+    /// limits of `subject` and the total, or refuses it; concurrency, token limits and
+    /// budgets do not apply and nothing goes to the ledger (no lease is taken, so there is
+    /// nothing to settle).
+    pub async fn admit_request(
+        &self,
+        method: &'static str,
+        subject: &str,
+        limits: &Limits,
+        model: &Arc<ModelSpec>,
+    ) -> Result<(), LimitRefusal> {
+        let rpm_only = |scope: String, l: &Limits| ScopeLimits {
+            scope,
+            rpm: l.max_requests_per_minute,
+            ..ScopeLimits::default()
+        };
+        let a = Admission {
+            lease: uuid::Uuid::new_v4().to_string(),
+            scopes: vec![
+                rpm_only(subject_scope(subject), limits),
+                rpm_only(TOTAL_SCOPE.to_owned(), &self.limits().total),
+            ],
+            est_tokens: 0,
+            est_cost_micro: 0,
+            max_output_tokens: 0,
+            output_pico_per_token: 0,
+            lease_ttl_ms: 60_000,
+            window_ms: RPM_WINDOW_MS,
+        };
+        self.decide(method, subject, model, &a).await.map(drop)
+    }
+
+    /// Asks the store about `a`: its ticket, `None` when the store is down and the policy lets
+    /// calls through unmetered, or the refusal (counted in the metrics).
+    async fn decide(
+        &self,
+        method: &'static str,
+        subject: &str,
+        model: &ModelSpec,
+        a: &Admission,
+    ) -> Result<Option<Ticket>, LimitRefusal> {
+        match self.store.admit(a).await {
             Ok(d) => {
                 if self.store_down.swap(false, Ordering::Relaxed) {
                     tracing::warn!(store = %self.store.describe(), "state store reachable again; limits enforced");
                 }
                 match d {
-                    Decision::Admitted(ticket) => Ok(Charge::new(
-                        Some((Arc::clone(&self.store), ticket)),
-                        method,
-                        subject,
-                        Arc::clone(model),
-                        input_chars,
-                    )),
+                    Decision::Admitted(ticket) => Ok(Some(ticket)),
                     Decision::Refused(r) => {
                         telemetry::refusal(r.kind.as_str());
                         telemetry::request(method, &model.id, subject, "refused");
@@ -235,13 +282,7 @@ impl Limiter {
                     );
                 }
                 match self.policy {
-                    FailurePolicy::Open => Ok(Charge::new(
-                        None,
-                        method,
-                        subject,
-                        Arc::clone(model),
-                        input_chars,
-                    )),
+                    FailurePolicy::Open => Ok(None),
                     FailurePolicy::Closed => {
                         telemetry::refusal("state-store");
                         telemetry::request(method, &model.id, subject, "refused");

@@ -1,6 +1,7 @@
 //! The cap on calls in flight: a call over it is answered at once (gRPC `RESOURCE_EXHAUSTED`
-//! with `limit-type: overload` and `retry-after-ms`; HTTP 503 with `retry-after` for other
-//! content types) instead of queueing. A call holds its slot until its response body ends, so
+//! with `limit-type: overload` and `retry-after-ms`; for other content types the HTTP APIs'
+//! overload error in the caller's shape, 529 Anthropic or 503 OpenAI, with `retry-after` and
+//! `retry-after-ms`) instead of queueing. A call holds its slot until its response body ends, so
 //! streams count for their whole life. Health checks are exempt.
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +17,7 @@ use tonic::{Code, Status};
 use vibectl_proto::wire::metadata::{LIMIT_TYPE, RETRY_AFTER_MS};
 
 use crate::auth::EXEMPT_PREFIXES;
+use crate::http::{ApiError, Kind};
 
 /// The `limit-type` of a call shed for overload.
 pub const OVERLOAD_LIMIT_TYPE: &str = "overload";
@@ -90,22 +92,17 @@ fn shed<B>(req: &Request<B>, max: usize) -> Response<Body> {
         md.insert(RETRY_AFTER_MS, MetadataValue::from(retry));
         return Status::with_metadata(Code::ResourceExhausted, message, md).into_http();
     }
-    let body = serde_json::json!({
-        "type": "error",
-        "error": {"type": "overloaded_error", "message": message},
-    })
-    .to_string();
-    let mut resp = Response::new(Body::new(body));
-    *resp.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
-    let h = resp.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    h.insert(
-        http::header::RETRY_AFTER,
-        http::HeaderValue::from(retry.div_ceil(1000)),
-    );
+    // In the caller's API shape and status (529 Anthropic, 503 OpenAI), as a provider's
+    // overload is: the SDKs retry both, after `retry-after-ms` (or `retry-after`).
+    let api = crate::http::api_for(req.uri().path(), req.headers());
+    let err = ApiError {
+        kind: Kind::Overloaded,
+        message,
+        retry_after: Some(retry.div_ceil(1000)),
+    };
+    let mut resp = err.response(api).map(Body::new);
+    resp.headers_mut()
+        .insert(RETRY_AFTER_MS, http::HeaderValue::from(retry));
     resp
 }
 
@@ -271,21 +268,57 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn other_content_types_get_503_with_retry_after() {
+    async fn http_callers_get_the_overload_error_of_their_own_api() {
         let (_tx, rx) = tokio::sync::watch::channel(());
         let layer = ShedLayer::new(1);
         let mut svc = layer.layer(slow(rx));
         let _held = svc.call(grpc("/x")).await.unwrap();
-        let req = Request::builder()
-            .uri("/v1/chat/completions")
-            .header("content-type", "application/json")
-            .body(())
-            .unwrap();
-        let resp = svc.call(req).await.unwrap();
-        assert_eq!(resp.status(), http::StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(resp.headers()[http::header::RETRY_AFTER], "1");
-        let body = resp.into_body().collect().await.unwrap().to_bytes();
-        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(v["error"]["type"], "overloaded_error");
+        let http_req = |path: &str, anthropic: bool| {
+            let mut b = Request::builder()
+                .uri(path)
+                .header("content-type", "application/json");
+            if anthropic {
+                b = b.header("anthropic-version", "2023-06-01");
+            }
+            b.body(()).unwrap()
+        };
+        let body = |resp: Response<Body>| async move {
+            let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+            serde_json::from_slice::<serde_json::Value>(&bytes).unwrap()
+        };
+        for (path, anthropic, status) in [
+            ("/v1/chat/completions", false, 503),
+            ("/v1/models", false, 503),
+            ("/v1/messages", false, 529),
+            ("/v1/messages/count_tokens", true, 529),
+            ("/v1/models", true, 529),
+        ] {
+            let resp = svc.call(http_req(path, anthropic)).await.unwrap();
+            assert_eq!(resp.status().as_u16(), status, "{path}");
+            assert_eq!(resp.headers()[http::header::RETRY_AFTER], "1");
+            let ms: u64 = resp.headers()[RETRY_AFTER_MS]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!((250..500).contains(&ms), "{ms}");
+            let v = body(resp).await;
+            if status == 529 {
+                assert_eq!(v["type"], "error", "{v}");
+                assert_eq!(v["error"]["type"], "overloaded_error", "{v}");
+                assert!(v["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("server.max_calls_in_flight"));
+            } else {
+                assert_eq!(v["error"]["type"], "server_error", "{v}");
+                assert!(v["error"].get("code").is_some(), "{v}");
+                assert!(v.get("type").is_none(), "{v}");
+                assert!(v["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("server.max_calls_in_flight"));
+            }
+        }
     }
 }

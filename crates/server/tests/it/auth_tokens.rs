@@ -234,7 +234,8 @@ async fn hostile_tokens_are_refused_and_valid_ones_pass() {
             .expect_err(name);
         assert_eq!(err.code(), Code::Unauthenticated, "{name} (stream)");
     }
-    // The same table over both HTTP APIs, as `Authorization: Bearer` and as `x-api-key`.
+    // The same table over both HTTP APIs (token counting too), as `Authorization: Bearer` and
+    // as `x-api-key`.
     let mut http_message = None;
     for (name, header, _) in &cases {
         let as_key = header
@@ -248,6 +249,10 @@ async fn hostile_tokens_are_refused_and_valid_ones_pass() {
             (
                 "/v1/messages",
                 r#"{"model":"gpt-4o","max_tokens":5,"messages":[{"role":"user","content":"hi"}]}"#,
+            ),
+            (
+                "/v1/messages/count_tokens",
+                r#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#,
             ),
         ] {
             for (key, value) in [("authorization", header), ("x-api-key", &as_key)] {

@@ -29,6 +29,7 @@ mod hostile_budgets;
 mod hostile_files;
 mod http_access;
 mod http_api;
+mod http_count_tokens;
 mod http_errors;
 mod http_ledger;
 mod in_process;

@@ -546,3 +546,81 @@ async fn in_process_a_stream_holds_its_slot_and_health_is_exempt() {
     }
     running.stop().await;
 }
+
+/// HTTP callers shed over the in-flight cap get their own API's overload error: OpenAI
+/// `{"error":{...}}` with 503, Anthropic `{"type":"error","error":{"type":"overloaded_error"}}`
+/// with 529, both with `retry-after`; the provider never sees them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_process_shed_http_calls_get_their_apis_overload_error() {
+    let mock = MockProvider::start().await.unwrap();
+    mock.push_reply(
+        MockReply::text("one two three four")
+            .chunks(4)
+            .chunk_interval(Duration::from_secs(30)),
+    );
+    let yaml = config_for(&mock, "  max_calls_in_flight: 1\n", "");
+    let running = crate::in_process::serve(&yaml).await;
+    let url = format!("http://{}", running.addr);
+    let mut c = VibectlLlmProxyClient::connect(url.clone()).await.unwrap();
+    let mut stream = c
+        .stream_execute(request(Some("gpt-4o"), "long"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(stream.message().await.unwrap().is_some());
+    let reached = mock.request_count();
+    let http = reqwest::Client::new();
+    let post = |path: &str, anthropic: bool, body: serde_json::Value| {
+        let mut req = http.post(format!("{url}{path}")).json(&body);
+        if anthropic {
+            req = req.header("anthropic-version", "2023-06-01");
+        }
+        req.send()
+    };
+    let msgs = serde_json::json!([{"role": "user", "content": "hi"}]);
+
+    let r = post(
+        "/v1/chat/completions",
+        false,
+        serde_json::json!({"model": "gpt-4o", "messages": msgs}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert!(r.headers().contains_key("retry-after-ms"));
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "server_error", "{v}");
+    assert!(v["error"].as_object().unwrap().contains_key("code"), "{v}");
+    assert!(v["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("server.max_calls_in_flight"));
+    assert!(v.get("type").is_none(), "not Anthropic's shape: {v}");
+
+    for path in ["/v1/messages", "/v1/messages/count_tokens"] {
+        let r = post(
+            path,
+            true,
+            serde_json::json!({"model": "gpt-4o", "max_tokens": 10, "messages": msgs}),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status().as_u16(), 529, "{path}");
+        assert_eq!(r.headers()["retry-after"], "1");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["type"], "error", "{v}");
+        assert_eq!(v["error"]["type"], "overloaded_error", "{v}");
+        assert!(v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("server.max_calls_in_flight"));
+    }
+    assert_eq!(
+        mock.request_count(),
+        reached,
+        "a shed call reached the provider"
+    );
+    drop(stream);
+    running.stop().await;
+}

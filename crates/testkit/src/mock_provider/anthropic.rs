@@ -60,6 +60,32 @@ fn tool_input(text: &str) -> Value {
     }
 }
 
+/// The mock's token count of a Messages body: one token per whitespace-separated word of
+/// every string in `system`, `messages` and `tools` (block types, roles and ids left out), and
+/// 3 per message for its framing. Deterministic, and unlike the gateway's own estimate
+/// (bytes / 4), so a test can tell which one answered.
+pub(crate) fn count_tokens(body: &Value) -> u64 {
+    fn words(v: &Value) -> u64 {
+        match v {
+            Value::String(s) => s.split_whitespace().count() as u64,
+            Value::Array(a) => a.iter().map(words).sum(),
+            Value::Object(o) => o
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "type" | "role" | "id" | "tool_use_id"))
+                .map(|(_, v)| words(v))
+                .sum(),
+            _ => 0,
+        }
+    }
+    let messages = body["messages"].as_array().map_or(0, Vec::len) as u64;
+    ["system", "messages", "tools"]
+        .iter()
+        .filter_map(|k| body.get(*k))
+        .map(words)
+        .sum::<u64>()
+        + 3 * messages
+}
+
 /// The non-streaming `message` body.
 pub(crate) fn message(ctx: &ReqCtx<'_>, reply: &MockReply) -> Result<Bytes, serde_json::Error> {
     let id = message_id(ctx);

@@ -2,9 +2,12 @@
 //! wire formats, with scripted replies, usage numbers, pacing and injected faults.
 //!
 //! Routes: `POST /v1/chat/completions` (OpenAI, `Authorization: Bearer KEY`),
-//! `POST /v1/messages` (Anthropic, `x-api-key` + `anthropic-version`), `GET /health`.
-//! Every request to a model route that passes authentication consumes one scripted reply
-//! (see [`MockProvider::push_reply`]); requests rejected for their key do not.
+//! `POST /v1/messages` (Anthropic, `x-api-key` + `anthropic-version`),
+//! `POST /v1/messages/count_tokens` (Anthropic's token counting: `{"input_tokens": N}`, one
+//! token per word of the text plus 3 per message), `GET /health`.
+//! Every request to a model route (token counting included) that passes authentication
+//! consumes one scripted reply (see [`MockProvider::push_reply`]), whose fault, if any, is the
+//! answer; requests rejected for their key do not.
 
 mod anthropic;
 mod body;

@@ -206,6 +206,9 @@ async fn handle(
 ) -> Result<Response<MockBody>, io::Error> {
     shared.count_request();
     let format = match (req.method(), req.uri().path()) {
+        (&Method::POST, "/v1/messages/count_tokens" | "/messages/count_tokens") => {
+            return count_tokens(shared, req).await;
+        }
         (&Method::POST, "/v1/chat/completions" | "/chat/completions") => Format::OpenAi,
         (&Method::POST, "/v1/messages" | "/messages") => Format::Anthropic,
         (&Method::GET, "/health" | "/healthz") => {
@@ -270,6 +273,79 @@ async fn handle(
     let result = respond(&shared, format, &info, &reply).await;
     guard.armed = false;
     result
+}
+
+/// `POST /v1/messages/count_tokens`: checked like `/v1/messages` (key, version, JSON, `model`
+/// and `messages`), then consumes one scripted reply, whose fault (if any) is the answer;
+/// otherwise `{"input_tokens": N}` with N from [`anthropic::count_tokens`].
+async fn count_tokens(
+    shared: Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<MockBody>, io::Error> {
+    let (parts, body) = req.into_parts();
+    let body = body.collect().await.map_err(io::Error::other)?.to_bytes();
+    if shared.recording() {
+        record(&shared, &parts, &body);
+    }
+    let format = Format::Anthropic;
+    if let Some(kind) = auth_error(&shared, format, &parts.headers) {
+        return Ok(format.error(&kind));
+    }
+    if !parts.headers.contains_key("anthropic-version") {
+        return Ok(format.error(&ErrorKind::BadRequest(
+            "anthropic-version: header is required".to_owned(),
+        )));
+    }
+    let v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            let msg = format!("There was an error parsing the body: {e}");
+            return Ok(format.error(&ErrorKind::BadRequest(msg)));
+        }
+    };
+    for (field, ok) in [
+        ("model", v.get("model").is_some_and(Value::is_string)),
+        ("messages", v.get("messages").is_some_and(Value::is_array)),
+    ] {
+        if !ok {
+            let msg = format!("{field}: Field required");
+            return Ok(format.error(&ErrorKind::BadRequest(msg)));
+        }
+    }
+    let reply = shared
+        .responder_reply(&body)
+        .unwrap_or_else(|| shared.next_reply());
+    if !reply.latency.is_zero() {
+        tokio::time::sleep(reply.latency).await;
+    }
+    let kind = match &reply.fault {
+        None => None,
+        Some(Fault::RateLimited { retry_after_secs }) => {
+            Some(ErrorKind::RateLimited(*retry_after_secs))
+        }
+        Some(Fault::ServerError | Fault::ErrorEventMidStream { .. }) => Some(ErrorKind::Server),
+        Some(Fault::Overloaded) => Some(ErrorKind::Overloaded),
+        Some(Fault::AuthFailed) => Some(ErrorKind::AuthFailed),
+        Some(Fault::ContextLengthExceeded) => Some(ErrorKind::ContextLength),
+        Some(Fault::Stall | Fault::StallMidStream { .. }) => std::future::pending().await,
+        Some(Fault::ResetMidStream { .. }) => {
+            return Err(io::Error::new(
+                io::ErrorKind::ConnectionReset,
+                "mock provider: injected connection reset",
+            ))
+        }
+        Some(Fault::MalformedJson) => {
+            return Ok(json_response(
+                StatusCode::OK,
+                Bytes::from_static(b"{\"input_tokens\": "),
+            ))
+        }
+    };
+    if let Some(kind) = kind {
+        return Ok(format.error(&kind));
+    }
+    let out = serde_json::json!({ "input_tokens": anthropic::count_tokens(&v) });
+    Ok(json_response(StatusCode::OK, Bytes::from(out.to_string())))
 }
 
 async fn respond(

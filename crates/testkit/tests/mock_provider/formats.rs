@@ -293,3 +293,75 @@ async fn anthropic_forced_tool_use() {
         .unwrap();
     assert_eq!(md["delta"]["stop_reason"], "tool_use");
 }
+
+#[tokio::test]
+async fn anthropic_count_tokens_counts_words_and_refuses_like_messages() {
+    let m = mock().await;
+    let c = client();
+    let url = format!("{}/v1/messages/count_tokens", m.anthropic_base_url());
+    let count = |body: Value, key: Option<&str>, version: bool| {
+        let mut req = c.post(&url).json(&body);
+        if let Some(k) = key {
+            req = req.header("x-api-key", k);
+        }
+        if version {
+            req = req.header("anthropic-version", "2023-06-01");
+        }
+        req.send()
+    };
+    // system 2 words, messages 3 + 1 words and 3 a message, tools 1 + 2 words.
+    let body = json!({"model": "claude-sonnet-4", "system": "be terse",
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "how are you"}]},
+            {"role": "assistant", "content": "fine"}],
+        "tools": [{"name": "get", "description": "get pods", "input_schema": {"type": "object"}}]});
+    let resp = count(body.clone(), Some("test-key"), true).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v, json!({"input_tokens": 2 + 4 + 6 + 3}));
+    assert_eq!(m.requests()[0].path, "/v1/messages/count_tokens");
+    assert_eq!(m.pending_replies(), 0);
+
+    for (body, key, version, status, kind) in [
+        (body.clone(), None, true, 401, "authentication_error"),
+        (
+            body.clone(),
+            Some("wrong"),
+            true,
+            401,
+            "authentication_error",
+        ),
+        (
+            body.clone(),
+            Some("test-key"),
+            false,
+            400,
+            "invalid_request_error",
+        ),
+        (
+            json!({"model": "m"}),
+            Some("test-key"),
+            true,
+            400,
+            "invalid_request_error",
+        ),
+        (
+            json!({"messages": []}),
+            Some("test-key"),
+            true,
+            400,
+            "invalid_request_error",
+        ),
+    ] {
+        let resp = count(body, key, version).await.unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{kind}");
+        let v: Value = resp.json().await.unwrap();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], kind, "{v}");
+    }
+    // A scripted fault is the answer, in Anthropic's shape.
+    m.push_reply(MockReply::failing(vibectl_testkit::Fault::Overloaded));
+    let resp = count(body, Some("test-key"), true).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 529);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "overloaded_error");
+}

@@ -1,7 +1,8 @@
 """One call through the official `anthropic` SDK, as the Rust tests describe it.
 
 argv[1] is a JSON spec: {"base_url", "token", "auth": "api_key"|"bearer", "op":
-"create"|"events"|"final"|"models", "kwargs": {...}, "max_retries": N}. `events` streams and
+"create"|"events"|"final"|"models"|"count", "kwargs": {...}, "max_retries": N}. `count` is
+`messages.count_tokens` (through `with_raw_response`, so the answer's headers come back too). `events` streams and
 returns every raw event; `final` uses the SDK's stream helper (which checks the event sequence)
 and returns the accumulated message. Prints one JSON object; "elapsed" seconds in every case.
 """
@@ -32,6 +33,10 @@ try:
         with client.messages.stream(**kwargs) as stream:
             out["text"] = "".join(stream.text_stream)
             out["response"] = stream.get_final_message().model_dump()
+    elif spec["op"] == "count":
+        raw = client.messages.with_raw_response.count_tokens(**kwargs)
+        out["response"] = raw.parse().model_dump()
+        out["headers"] = dict(raw.headers)
     elif spec["op"] == "models":
         out["models"] = [m.model_dump() for m in client.models.list()]
 except anthropic.APIStatusError as e:
