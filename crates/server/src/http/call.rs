@@ -21,7 +21,7 @@ use vibectl_llm::{ErrorCode, ModelSpec, ProviderError, WireFormat};
 use super::errors::{ApiError, Kind};
 use super::translate::{self, StreamConv};
 use super::{auth, Api, HttpApi};
-use crate::limits::Charge;
+use crate::limits::{CallBound, Charge};
 use crate::proxy::{CallError, ProxyState};
 
 /// The most of a provider's whole answer we read.
@@ -174,24 +174,38 @@ async fn run(st: &HttpApi, api: Api, req: Request) -> Result<Response, ApiError>
     } else {
         translate::request(api, &body, &model, raw.wire())?
     };
-    let upstream =
-        Bytes::from(serde_json::to_vec(&upstream).map_err(|e| {
-            ApiError::new(Kind::Upstream, format!("cannot encode the request: {e}"))
-        })?);
+    let mut upstream = upstream;
     let timeout = ProxyState::timeout_for(&limits);
     let deadline = Deadline::now() + timeout;
+    // The reservation covers the output the request asks for (the model's cap when it says
+    // nothing), and when the limits grant less, the provider is asked for no more.
+    let wanted = asked_output(&upstream, raw.wire()).map_or(model.max_output_tokens, |n| {
+        u32::try_from(n)
+            .unwrap_or(u32::MAX)
+            .min(model.max_output_tokens)
+    });
+    let bound = CallBound {
+        prompt_bytes: input_chars.saturating_mul(4),
+        pieces: 1,
+        input_chars,
+        max_output_tokens: wanted,
+    };
     let mut charge = st
         .limiter
-        .admit(
-            api.method(),
-            &subject,
-            &limits,
-            &model,
-            input_chars,
-            timeout,
-        )
+        .admit_bounded(api.method(), &subject, &limits, &model, &bound, timeout)
         .await
         .map_err(|r| ApiError::from_refusal(&r))?;
+    let cap = charge.output_cap(wanted);
+    if let Some(cap) = cap {
+        cap_output(&mut upstream, raw.wire(), cap);
+    }
+    let upstream = match serde_json::to_vec(&upstream) {
+        Ok(v) => Bytes::from(v),
+        Err(e) => {
+            let e = ApiError::new(Kind::Upstream, format!("cannot encode the request: {e}"));
+            return Err(fail(&mut charge, ErrorCode::ExecutionFailed, e).await);
+        }
+    };
     if !stream {
         let answer =
             match timeout_at(deadline, raw.complete(upstream, &extra, MAX_ANSWER_BYTES)).await {
@@ -211,7 +225,7 @@ async fn run(st: &HttpApi, api: Api, req: Request) -> Result<Response, ApiError>
             }
         };
         charge.finish_ok().await;
-        return Ok(json(out));
+        return Ok(with_cap(json(out), cap));
     }
     let opened = match timeout_at(deadline, raw.stream(upstream, &extra)).await {
         Err(_) => return Err(fail(&mut charge, ErrorCode::Timeout, timeout_error(timeout)).await),
@@ -227,7 +241,57 @@ async fn run(st: &HttpApi, api: Api, req: Request) -> Result<Response, ApiError>
         deadline,
         timeout,
     };
-    Ok(sse(pump.into_body()))
+    Ok(with_cap(sse(pump.into_body()), cap))
+}
+
+/// The output tokens a body in `wire`'s format asks for, if it says.
+fn asked_output(body: &Value, wire: WireFormat) -> Option<u64> {
+    match wire {
+        WireFormat::Anthropic => body["max_tokens"].as_u64(),
+        WireFormat::Openai | WireFormat::OpenaiCompatible => body["max_completion_tokens"]
+            .as_u64()
+            .or_else(|| body["max_tokens"].as_u64()),
+    }
+}
+
+/// Lowers the output limit of a body in `wire`'s format to `cap`, in the field it uses (for
+/// OpenAI with none: `max_completion_tokens`, and `max_tokens` for compatible servers).
+fn cap_output(body: &mut Value, wire: WireFormat, cap: u32) {
+    let Some(obj) = body.as_object_mut() else {
+        return;
+    };
+    let keys: &[&str] = match wire {
+        WireFormat::Anthropic => &["max_tokens"],
+        WireFormat::Openai | WireFormat::OpenaiCompatible => {
+            &["max_completion_tokens", "max_tokens"]
+        }
+    };
+    let mut set = false;
+    for k in keys {
+        if obj.contains_key(*k) {
+            obj.insert((*k).to_owned(), Value::from(cap));
+            set = true;
+        }
+    }
+    if !set {
+        let k = if wire == WireFormat::OpenaiCompatible {
+            "max_tokens"
+        } else {
+            keys[0]
+        };
+        obj.insert(k.to_owned(), Value::from(cap));
+    }
+}
+
+/// Tells the caller the limits lowered its output (`x-vibectl-output-tokens-cap`, as gRPC).
+fn with_cap(mut resp: Response, cap: Option<u32>) -> Response {
+    if let Some(cap) = cap {
+        resp.headers_mut().insert(
+            vibectl_proto::wire::metadata::OUTPUT_TOKENS_CAP,
+            HeaderValue::from(cap),
+        );
+    }
+    resp
 }
 
 async fn fail(charge: &mut Charge, code: ErrorCode, e: ApiError) -> ApiError {

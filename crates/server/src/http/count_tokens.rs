@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{json, Value};
 use tokio::time::timeout;
+use vibectl_llm::ErrorCode;
 
 use super::call::{self, FORWARDED};
 use super::errors::{ApiError, Kind};
@@ -86,7 +87,7 @@ async fn run(st: &HttpApi, req: Request) -> Result<Response, ApiError> {
         )
         .await
         {
-            Err(_) => Err(("TIMEOUT", call::timeout_error(limit))),
+            Err(_) => Err((ErrorCode::Timeout.as_str(), call::timeout_error(limit))),
             Ok(Err(e)) => Err((e.code().as_str(), ApiError::from_provider(e))),
             Ok(Ok(answer)) => Ok(json_answer(answer, None)),
         }

@@ -156,3 +156,85 @@ async fn grpc_openai_and_anthropic_calls_are_three_rows_and_one_budget() {
     assert_eq!(out.lines().count(), 3, "header, one row, total: {out}");
     assert!(out.lines().nth(1).unwrap().contains(" anthropic "), "{out}");
 }
+
+/// A budget that leaves room for fewer output tokens than a request asks for: the request the
+/// provider gets asks for no more than the limits granted (in its own format's field), the
+/// caller is told in `x-vibectl-output-tokens-cap`, and what is billed stays within it. A
+/// caller with room left gets its body untouched.
+#[tokio::test(flavor = "multi_thread")]
+async fn http_calls_ask_the_provider_for_no_more_output_than_the_budget_grants() {
+    let mock = MockProvider::start().await.unwrap();
+    mock.set_default_reply(MockReply::text("capped").usage(USAGE));
+    let msgs = json!([{"role": "user", "content": "hi"}]);
+    // Each budget leaves, after the prompt bound, room for fewer output tokens than asked.
+    let cases = [
+        (
+            0.0015,
+            "/v1/chat/completions",
+            json!({"model": "metered", "messages": msgs}),
+            "max_completion_tokens",
+            100,
+        ),
+        (
+            0.0015,
+            "/v1/chat/completions",
+            json!({"model": "metered", "max_tokens": 90, "messages": msgs}),
+            "max_tokens",
+            90,
+        ),
+        (
+            0.0005,
+            "/v1/messages",
+            json!({"model": "metered-a", "max_tokens": 150, "messages": msgs}),
+            "max_tokens",
+            150,
+        ),
+    ];
+    for (budget, path, body, field, asked) in cases {
+        let server_extra = format!(
+            "  limits:\n    per_token:\n      anonymous: {{budget_usd_per_day: {budget}}}\n"
+        );
+        let server = spawn(&config(&mock, &server_extra, ""), &[]);
+        let (status, headers, text) = post(
+            &server,
+            path,
+            &[("anthropic-version", "2023-06-01")],
+            body.to_string(),
+        )
+        .await;
+        assert_eq!(status, 200, "{path}: {text}");
+        let cap: u64 = headers
+            .get("x-vibectl-output-tokens-cap")
+            .unwrap_or_else(|| panic!("{path} {body}: no cap header: {headers:?}"))
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(cap >= 1 && cap < asked, "{path}: cap {cap} of {asked}");
+        let sent = mock.requests().last().unwrap().body.clone();
+        assert_eq!(sent[field], cap, "{path}: the provider got {sent}");
+        let usage = &json(&text)["usage"];
+        let billed = usage["completion_tokens"]
+            .as_u64()
+            .or_else(|| usage["output_tokens"].as_u64())
+            .unwrap();
+        assert!(billed <= cap, "{path}: billed {billed} over the cap {cap}");
+    }
+
+    // Without a budget, nothing is capped and the body passes through as sent.
+    let free = spawn(&config(&mock, "", ""), &[]);
+    let (status, headers, text) = post(
+        &free,
+        "/v1/chat/completions",
+        &[],
+        json!({"model": "metered", "messages": msgs}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(headers.get("x-vibectl-output-tokens-cap").is_none());
+    let sent = mock.requests().last().unwrap().body.clone();
+    assert!(
+        sent.get("max_completion_tokens").is_none() && sent.get("max_tokens").is_none(),
+        "{sent}"
+    );
+}
