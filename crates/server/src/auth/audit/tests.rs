@@ -13,10 +13,12 @@ fn failure(peer: &str) -> AuditEvent {
     }
 }
 
+/// The complete lines of the log: a line the writer is still writing (no newline yet) is left
+/// for the next read.
 fn lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let done = text.rfind('\n').map_or("", |end| &text[..end]);
+    done.lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
