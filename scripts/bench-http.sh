@@ -218,7 +218,7 @@ start_litellm() {
         if ((${up:-0} >= w)) &&
             curl -sf "http://127.0.0.1:$port/health/liveliness" >/dev/null 2>&1; then
             # Its workers are children: stopped on exit too, by their ids.
-            mapfile -t -O "${#PIDS[@]}" PIDS < <(ps -o pid= --ppid "${GW_PID[$name]}")
+            mapfile -t -O "${#PIDS[@]}" PIDS < <(ps -o pid= --ppid "${GW_PID[$name]}" | tr -d " ")
             echo "$name up after $((i / 4)) s: $(($(ps -o pid= --ppid "${GW_PID[$name]}" | wc -l) + 1)) processes"
             return 0
         fi
@@ -279,7 +279,7 @@ TCK="$(getconf CLK_TCK)"
 pids_of() {
     case "$1" in
         mock) ;;
-        litellm-*) echo "${GW_PID[$1]}"; ps -o pid= --ppid "${GW_PID[$1]}" ;;
+        litellm-*) echo "${GW_PID[$1]}"; ps -o pid= --ppid "${GW_PID[$1]}" | tr -d " " ;;
         *) echo "${GW_PID[$1]}" ;;
     esac
 }
