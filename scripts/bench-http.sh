@@ -36,8 +36,9 @@
 #   rate<R>-h1-*   fixed rate RATE (2,000 req/s) over RATE_CLIENTS HTTP/1.1 connections: mock,
 #                  ours, ours-auth; and ours over h2c
 #   rate<L>-h1-*   fixed rate LITELLM_RATE: mock, ours, litellm-1, litellm-2. Default: half of what
-#                  litellm-1 managed in round 1's closed loop (in steps of RATE_CLIENTS above it),
-#                  at most 500; below RATE_CLIENTS req/s, one connection per request a second.
+#                  the first LiteLLM set-up managed in round 1's closed loop (in steps of
+#                  RATE_CLIENTS above it), at most 500; below RATE_CLIENTS req/s, one connection
+#                  per request a second.
 # "Added overhead" is p99 through a gateway minus p99 of the mock alone at the same rate.
 # h2load's fixed rate (--rps per connection) sends each request when a connection is free, and
 # counts latency from the send: with one request per HTTP/1.1 connection a stall delays later
@@ -396,7 +397,7 @@ bench_grpc() {
 
 litellm_rate() {
     local rps
-    rps="$(jq .rps "$OUT/r1/closed-h1-litellm-1.json" 2>/dev/null || echo 0)"
+    rps="$(jq .rps "$OUT/r1/closed-h1-${LITELLMS[0]}.json" 2>/dev/null || echo 0)"
     awk -v r="$rps" -v c="$RATE_CLIENTS" 'BEGIN { x = int(r / 2); if (x >= c) x = int(x / c) * c; if (x > 500) x = 500; if (x < 1) x = 1; print x }'
 }
 
@@ -418,7 +419,7 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
     h2run "rate$RATE-h2-ours" ours h2 "$RATE"
     if [[ "$LITELLM_RATE" == auto ]]; then
         LITELLM_RATE="$(litellm_rate)"
-        echo "LiteLLM fixed rate: $LITELLM_RATE req/s (half of litellm-1's closed loop, at most 500)" | tee -a "$OUT/machine.txt"
+        echo "LiteLLM fixed rate: $LITELLM_RATE req/s (half of ${LITELLMS[0]}'s closed loop, at most 500)" | tee -a "$OUT/machine.txt"
     fi
     for t in mock ours "${LITELLMS[@]}"; do
         h2run "rate$LITELLM_RATE-h1-$t" "$t" h1 "$LITELLM_RATE"
