@@ -15,7 +15,7 @@ use futures::StreamExt;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::Value;
 use tokio::time::{timeout_at, Instant as Deadline};
-use vibectl_llm::passthrough::RawEvent;
+use vibectl_llm::passthrough::{RawEndpoint, RawEvent};
 use vibectl_llm::{ErrorCode, ModelSpec, ProviderError, WireFormat};
 
 use super::errors::{ApiError, Kind};
@@ -110,6 +110,26 @@ pub(super) fn text_chars(v: &Value) -> usize {
     }
 }
 
+/// The raw endpoint of `model`'s provider (it may have gone from the config on a reload).
+pub(super) fn provider_of(
+    state: &ProxyState,
+    model: &ModelSpec,
+) -> Result<Arc<RawEndpoint>, ApiError> {
+    state
+        .providers
+        .raw(&model.provider)
+        .cloned()
+        .ok_or_else(|| {
+            ApiError::new(
+                Kind::Upstream,
+                format!(
+                    "provider `{}` of model `{}` is not configured",
+                    model.provider, model.id
+                ),
+            )
+        })
+}
+
 pub(super) fn timeout_error(limit: std::time::Duration) -> ApiError {
     ApiError::new(
         Kind::Timeout,
@@ -121,6 +141,7 @@ pub(super) fn timeout_error(limit: std::time::Duration) -> ApiError {
 }
 
 async fn run(st: &HttpApi, api: Api, req: Request) -> Result<Response, ApiError> {
+    let started = std::time::Instant::now();
     let (subject, headers, mut body) = accept(st, req).await?;
     let state = st.cell.get();
     let model = resolve(&state, &body)?;
@@ -131,15 +152,7 @@ async fn run(st: &HttpApi, api: Api, req: Request) -> Result<Response, ApiError>
             crate::proxy::not_allowed(&subject, &model.id),
         ));
     }
-    let Some(raw) = state.providers.raw(&model.provider).cloned() else {
-        return Err(ApiError::new(
-            Kind::Upstream,
-            format!(
-                "provider `{}` of model `{}` is not configured",
-                model.provider, model.id
-            ),
-        ));
-    };
+    let raw = provider_of(&state, &model)?;
     let target = match raw.wire() {
         WireFormat::Anthropic => Api::Anthropic,
         WireFormat::Openai | WireFormat::OpenaiCompatible => Api::OpenAi,
@@ -207,6 +220,7 @@ async fn run(st: &HttpApi, api: Api, req: Request) -> Result<Response, ApiError>
         }
     };
     if !stream {
+        let sent = std::time::Instant::now();
         let answer =
             match timeout_at(deadline, raw.complete(upstream, &extra, MAX_ANSWER_BYTES)).await {
                 Err(_) => {
@@ -224,8 +238,13 @@ async fn run(st: &HttpApi, api: Api, req: Request) -> Result<Response, ApiError>
                 Err(e) => return Err(fail(&mut charge, ErrorCode::ExecutionFailed, e).await),
             }
         };
+        let provider = sent.elapsed();
         charge.finish_ok().await;
-        return Ok(with_cap(json(out), cap));
+        return Ok(with_timing(
+            with_cap(json(out), cap),
+            started.elapsed(),
+            provider,
+        ));
     }
     let opened = match timeout_at(deadline, raw.stream(upstream, &extra)).await {
         Err(_) => return Err(fail(&mut charge, ErrorCode::Timeout, timeout_error(timeout)).await),
@@ -281,6 +300,24 @@ fn cap_output(body: &mut Value, wire: WireFormat, cap: u32) {
         };
         obj.insert(k.to_owned(), Value::from(cap));
     }
+}
+
+/// Provider time and the server's own time (`x-vibectl-provider-us`, `x-vibectl-overhead-us`,
+/// and the `vibectl_overhead_seconds` histogram), as gRPC's unary calls report them.
+fn with_timing(
+    mut resp: Response,
+    total: std::time::Duration,
+    provider: std::time::Duration,
+) -> Response {
+    use vibectl_proto::wire::metadata::{OVERHEAD_US, PROVIDER_TIME_US};
+    let overhead = total.saturating_sub(provider);
+    crate::telemetry::provider_and_overhead(provider, overhead);
+    let us = |d: std::time::Duration| {
+        HeaderValue::from(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    };
+    resp.headers_mut().insert(PROVIDER_TIME_US, us(provider));
+    resp.headers_mut().insert(OVERHEAD_US, us(overhead));
+    resp
 }
 
 /// Tells the caller the limits lowered its output (`x-vibectl-output-tokens-cap`, as gRPC).

@@ -56,15 +56,7 @@ async fn run(st: &HttpApi, req: Request) -> Result<Response, ApiError> {
             "messages: Field required (an array of messages, as for POST /v1/messages)",
         ));
     }
-    let Some(raw) = state.providers.raw(&model.provider).cloned() else {
-        return Err(ApiError::new(
-            Kind::Upstream,
-            format!(
-                "provider `{}` of model `{}` is not configured",
-                model.provider, model.id
-            ),
-        ));
-    };
+    let raw = call::provider_of(&state, &model)?;
     let limits = st.limiter.effective(&subject);
     st.limiter
         .admit_request(METHOD, &subject, &limits, &model)

@@ -211,6 +211,11 @@ async fn http_calls_ask_the_provider_for_no_more_output_than_the_budget_grants()
             .parse()
             .unwrap();
         assert!(cap >= 1 && cap < asked, "{path}: cap {cap} of {asked}");
+        // The server's own time and the provider's, as gRPC's metadata has them.
+        for h in ["x-vibectl-overhead-us", "x-vibectl-provider-us"] {
+            let v = headers.get(h).unwrap_or_else(|| panic!("{path}: no {h}"));
+            v.to_str().unwrap().parse::<u64>().unwrap();
+        }
         let sent = mock.requests().last().unwrap().body.clone();
         assert_eq!(sent[field], cap, "{path}: the provider got {sent}");
         let usage = &json(&text)["usage"];
