@@ -39,7 +39,10 @@
 #                  the first LiteLLM set-up managed in round 1's closed loop (in steps of
 #                  RATE_CLIENTS above it), at most 500; below RATE_CLIENTS req/s, one connection
 #                  per request a second.
-# "Added overhead" is p99 through a gateway minus p99 of the mock alone at the same rate.
+# "Added overhead" is p99 through a gateway minus p99 of the mock alone at the same rate (wall
+# clock), and for ours also the server's own time per call, read from its metrics
+# (`vibectl_overhead_seconds`, total minus provider time; scraped before and after each run):
+# the share of calls within 1 ms.
 # h2load's fixed rate (--rps per connection) sends each request when a connection is free, and
 # counts latency from the send: with one request per HTTP/1.1 connection a stall delays later
 # sends instead of showing in the latency (coordinated omission). The summary prints how many
@@ -161,6 +164,7 @@ cat >"$WORK/server.yaml" <<EOF
 server: {host: 127.0.0.1, port: 0, default_model: $MODEL}
 providers:
   openai: {base_url: "http://$MOCK_ADDR/v1", api_key: $KEY}
+metrics: {enabled: true, port: 0}
 EOF
 cp "$WORK/server.yaml" "$OUT/server.yaml"
 
@@ -169,7 +173,7 @@ TOKEN="$("${CLEAN_ENV[@]}" VIBECTL_JWT_SECRET="$JWT_SECRET" "$BIN/vibectl-server
     --config "$WORK/server.yaml" generate-token bench-user --expires-in 1d 2>/dev/null)"
 MASTER_KEY="sk-$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
-declare -A ADDR GW_PID AUTH_HEADER
+declare -A ADDR GW_PID AUTH_HEADER METRICS
 # start_ours NAME [--require-auth]: a server with its own state directory (its own ledger).
 start_ours() {
     local name="$1"
@@ -181,6 +185,28 @@ start_ours() {
     GW_PID[$name]=$!
     PIDS+=("$!")
     ADDR[$name]="$(first_line "$WORK/$name.out" "$!" | sed -E 's/.*listening on ([^ ]+).*/\1/')"
+    METRICS[$name]="$(grep -o 'metrics on http://[^/]*' "$WORK/$name.err" | head -n 1 | sed 's#.*http://##')"
+}
+
+# overhead_hist TARGET: the server's own time per unary call (`vibectl_overhead_seconds`, what
+# it adds to the provider's time, measured inside the process), as "le count" lines; nothing
+# for a gateway without our metrics.
+overhead_hist() {
+    local at="${METRICS[$1]:-}"
+    [[ -n "$at" ]] || return 0
+    curl -s "http://$at/metrics" | awk '/^vibectl_overhead_seconds_bucket/ {
+        match($0, /le="[^"]+"/); print substr($0, RSTART + 4, RLENGTH - 5), $NF }'
+}
+
+# overhead_json BEFORE AFTER: the calls between two histograms: count, the bucket bound that
+# holds the 99th percentile, and the share within 1 ms (JSON; null without samples).
+overhead_json() {
+    awk 'NR == FNR { a[$1] = $2; next } { print $1, $2 - a[$1] }' <(echo "$1") <(echo "$2") | awk '
+        { le[NR] = $1; c[NR] = $2 }
+        END { n = c[NR]; if (NR == 0 || n <= 0) { print "null"; exit }
+              p = ""; w = 0
+              for (i = 1; i <= NR; i++) { if (p == "" && c[i] >= 0.99 * n) p = le[i]; if (le[i] == "0.001") w = c[i] }
+              printf "{\"calls\": %d, \"p99_at_most_s\": \"%s\", \"share_within_1ms\": %.4f}\n", n, p, w / n }'
 }
 start_ours ours
 start_ours ours-auth --require-auth
@@ -331,6 +357,8 @@ h2run() {
         sed -E 's/Bearer\\ [^ ]+/Bearer\\ <redacted>/' | tee "$f.cmd"
     [[ "$proto" != grpc ]] || grpc_ok "$target" || { echo "gRPC check before $label failed" >&2; return 1; }
     mapfile -t gw_pids < <(pids_of "$target")
+    local hist_a hist_b
+    hist_a="$(overhead_hist "$target")"
     h2load "${args[@]}" "${hdr[@]}" "$url" >"$f.h2load.txt" 2>&1 &
     lg=$!
     PIDS+=("$lg")
@@ -343,6 +371,7 @@ h2run() {
     b_gw="$(ticks "${gw_pids[@]}")"; b_mock="$(ticks "$MOCK_PID")"; b_lg="$(ticks "$lg")"; b_busy="$(busy_ticks)"
     secs="$(awk -v a="$SECONDS_A" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
     wait "$lg" || { echo "h2load failed for $label:" >&2; tail -n 5 "$f.h2load.txt" >&2; return 1; }
+    hist_b="$(overhead_hist "$target")"
     [[ "$proto" != grpc ]] || grpc_ok "$target" || { echo "gRPC check after $label failed" >&2; return 1; }
     local dgw=$((b_gw - a_gw)) dmock=$((b_mock - a_mock)) dlg=$((b_lg - a_lg)) dbusy=$((b_busy - a_busy))
     local others=$((dbusy - dgw - dmock - dlg))
@@ -370,15 +399,16 @@ h2run() {
         --arg lg "$(pct "$dlg" "$secs")" \
         --argjson others_ticks "$others" --argjson secs "$secs" --argjson ncpu "$(nproc)" --argjson tck "$TCK" \
         --arg summary "$(grep -E '^(finished|requests|status codes)' "$f.h2load.txt" | tr '\n' ';')" \
+        --argjson server_overhead "$(if [[ -n "$hist_a" ]]; then overhead_json "$hist_a" "$hist_b"; else echo null; fi)" \
         '{label: $name, round: $round, target: $target, protocol: $proto, tool: "h2load",
           target_rate: (if $rate == 0 then null else $rate end), duration_s: $duration, warmup_s: $warmup,
           requests: $total, ok: $ok, errors: ($total - $ok), statuses: $statuses, rps: (($ok / $duration) * 10 | round / 10),
           latency_us: {p50: $p50, p90: $p90, p99: $p99, p999: $p999, max: $max, mean: $mean},
           cpu_percent_of_a_core: {gateway: ($gw | tonumber), mock: ($mock | tonumber), loadgen: ($lg | tonumber)},
           others_percent: ((100 * $others_ticks / $tck / $secs / $ncpu) * 10 | round / 10),
-          load_average_before: $load, h2load: $summary}' >"$f.json"
+          load_average_before: $load, h2load: $summary, server_overhead: $server_overhead}' >"$f.json"
     rm -f "$f.log"
-    jq -r '"\(.label): \(.rps) req/s, \(.errors) errors, p50 \(.latency_us.p50) p99 \(.latency_us.p99) max \(.latency_us.max) us; cpu gw \(.cpu_percent_of_a_core.gateway)% mock \(.cpu_percent_of_a_core.mock)% h2load \(.cpu_percent_of_a_core.loadgen)%, others \(.others_percent)% of the machine"' "$f.json"
+    jq -r '"\(.label): \(.rps) req/s, \(.errors) errors, p50 \(.latency_us.p50) p99 \(.latency_us.p99) max \(.latency_us.max) us; cpu gw \(.cpu_percent_of_a_core.gateway)% mock \(.cpu_percent_of_a_core.mock)% h2load \(.cpu_percent_of_a_core.loadgen)%, others \(.others_percent)% of the machine\(if .server_overhead then "; server overhead p99 <= \(.server_overhead.p99_at_most_s) s, \(.server_overhead.share_within_1ms * 100)% within 1 ms" else "" end)"' "$f.json"
 }
 
 # bench_grpc LABEL TARGET: vibectl-bench closed loop, 64 in flight over H2_CONNECTIONS.
