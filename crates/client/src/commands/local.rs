@@ -198,6 +198,24 @@ fn save_precedence(cfg: &mut Config, list: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// Says which of a plugin's mappings no step here uses, rather than dropping them silently.
+fn warn_unused(cfg: &Config, p: &crate::plugins::Plugin) {
+    let unused = p.unused_mappings();
+    if unused.is_empty() {
+        return;
+    }
+    crate::ui::Ui::new(cfg).warn(&format!(
+        "plugin {} maps {}, which no step of this vibectl uses (its intelligent edit and apply \
+         draft in one step); those mappings have no effect",
+        p.plugin_metadata.name,
+        unused
+            .iter()
+            .map(|k| format!("`{k}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+}
+
 /// `vibectl plugin ...`.
 pub fn plugin(cmd: PluginCommand) -> Result<ExitCode> {
     use crate::plugins;
@@ -215,6 +233,7 @@ pub fn plugin(cmd: PluginCommand) -> Result<ExitCode> {
                 p.plugin_metadata.version,
                 p.prompt_mappings.len()
             );
+            warn_unused(&cfg, &p);
             if let Some(place) = place {
                 let mut list = precedence(&cfg)?;
                 list.retain(|n| n != &name);
@@ -268,6 +287,7 @@ pub fn plugin(cmd: PluginCommand) -> Result<ExitCode> {
             }
             let p = plugins::install(std::path::Path::new(&path), true)?;
             outln!("Updated plugin {id} to {}", p.plugin_metadata.version);
+            warn_unused(&cfg, &p);
         }
         PluginCommand::Precedence(cmd) => {
             let mut list = precedence(&cfg)?;

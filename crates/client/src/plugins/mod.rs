@@ -209,6 +209,26 @@ pub fn installed() -> Vec<Plugin> {
     out
 }
 
+/// Reference prompt keys no step of this client asks for: our intelligent edit and apply draft
+/// in one step, so a mapping of these loads and changes nothing (install warns about it).
+pub const UNUSED_KEYS: [&str; 5] = [
+    "edit_patch_generation",
+    "edit_patch_summary",
+    "apply_filescope",
+    "apply_manifest_summary",
+    "apply_manifest_correction",
+];
+
+impl Plugin {
+    /// The keys of this plugin's mappings that nothing here uses ([`UNUSED_KEYS`]).
+    pub fn unused_mappings(&self) -> Vec<&str> {
+        UNUSED_KEYS
+            .into_iter()
+            .filter(|k| self.prompt_mappings.contains_key(*k))
+            .collect()
+    }
+}
+
 /// Installs the plugin at `path`; returns it.
 pub fn install(path: &Path, force: bool) -> Result<Plugin, PluginError> {
     let plugin = Plugin::read(path)?;

@@ -79,8 +79,25 @@ async fn plugins_install_list_order_update_and_shape_prompts() {
         .path()
         .join(".config/vibectl/plugins/team-1.0.0.json")
         .exists());
+    assert!(!run.stderr.contains("no effect"), "{run:?}");
     let run = w.vibectl(&["plugin", "install", f]).await;
     assert!(run.stderr.contains("--force"), "{run:?}");
+    // A mapping of a reference key no step here uses is named at install, not dropped silently.
+    let mut unused: serde_json::Value =
+        serde_json::from_str(&plugin_json("patcher", "1.0.0", "x")).unwrap();
+    unused["prompt_mappings"]["edit_patch_generation"] =
+        serde_json::json!({"task_description": "Write a strategic merge patch."});
+    let unused_file = w.dir.path().join("patcher.json");
+    std::fs::write(&unused_file, unused.to_string()).unwrap();
+    let run = w
+        .vibectl(&["plugin", "install", unused_file.to_str().unwrap()])
+        .await;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("`edit_patch_generation`") && run.stderr.contains("no effect"),
+        "{run:?}"
+    );
+    assert_eq!(w.vibectl(&["plugin", "uninstall", "patcher"]).await.code, 0);
     let run = w.vibectl(&["plugin", "list"]).await;
     assert!(
         run.stdout.contains("team 1.0.0") && run.stdout.contains("get_resource_summary"),
